@@ -1,0 +1,66 @@
+"""zenjobs: deterministic background and scheduled jobs for serverless Python on Google Cloud.
+
+This module exposes the definition side only: declaring jobs imports no cloud
+SDK, jinja2 or click. The runtime entry point :class:`ZenJobsExecutor` is
+resolved lazily on first access so that ``import zenjobs`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .descriptor import MASTER_JOB_ID, BackoffPolicy, JobDescriptor, JobType, RateLimit, Weight
+from .errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    DefinitionError,
+    InvalidRequestError,
+    JobTimeoutError,
+    LeaseHeldError,
+    PayloadError,
+    PermanentError,
+    Problem,
+    RegistryLoadError,
+    RegistryValidationError,
+    UnknownJobError,
+    ZenjobsError,
+)
+from .registry import JobContext, ZenJobs
+
+if TYPE_CHECKING:
+    from .runtime.executor import ZenJobsExecutor
+
+__all__ = [
+    "MASTER_JOB_ID",
+    "BackendUnavailableError",
+    "BackoffPolicy",
+    "ConfigurationError",
+    "DefinitionError",
+    "InvalidRequestError",
+    "JobContext",
+    "JobDescriptor",
+    "JobTimeoutError",
+    "JobType",
+    "LeaseHeldError",
+    "PayloadError",
+    "PermanentError",
+    "Problem",
+    "RateLimit",
+    "RegistryLoadError",
+    "RegistryValidationError",
+    "UnknownJobError",
+    "Weight",
+    "ZenJobs",
+    "ZenJobsExecutor",
+    "ZenjobsError",
+]
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ZenJobsExecutor":
+        from .runtime.executor import ZenJobsExecutor
+
+        return ZenJobsExecutor
+    raise AttributeError(f"module 'zenjobs' has no attribute {name!r}")

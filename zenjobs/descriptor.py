@@ -1,0 +1,194 @@
+"""Job descriptors: inert metadata about a job, separate from its handler.
+
+A :class:`JobDescriptor` says *what* a job is and *when* it runs; it never runs
+anything. Constructing one checks the rules that concern that job alone (id
+format, cron syntax, time zone, interval granularity, ...) and raises a
+:class:`~zenjobs.errors.DefinitionError` naming the job and the field.
+Cross-job rules (dependencies, handlers) are checked by the registry.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .errors import DefinitionError
+
+JOB_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+QUEUE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+#: Prefix of the per-weight default queues.
+QUEUE_PREFIX = "zenjobs"
+
+#: The id of the one master job that Cloud Scheduler triggers every minute.
+MASTER_JOB_ID = "zen_master_scheduler"
+
+
+class JobType(str, enum.Enum):
+    """How a job is triggered."""
+
+    ENDPOINT = "endpoint"
+    """On demand, through ``executor.schedule(...)`` and Cloud Tasks."""
+    SCHEDULED = "scheduled"
+    """On a cron expression, evaluated in the job's time zone."""
+    PERIODIC = "periodic"
+    """Every ``interval``, on a fixed grid anchored on ``start_at`` or the epoch."""
+
+
+class Weight(str, enum.Enum):
+    """Where a run executes, chosen by how much it costs the event loop."""
+
+    LIGHT = "light"
+    """Async, quick: runs inside the master tick (or its own task for endpoint jobs)."""
+    MEDIUM = "medium"
+    """Async, longer: always runs as its own Cloud Task."""
+    HEAVY = "heavy"
+    """CPU-bound or blocking: its own queue, run in a separate process."""
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential backoff between attempts: ``initial * multiplier**(n-1)``, capped.
+
+    ``jitter`` is a fraction (0.1 = up to ±10 %) applied deterministically from
+    the execution id, so a test sees the same delays on every run.
+    """
+
+    initial: timedelta = timedelta(seconds=10)
+    maximum: timedelta = timedelta(minutes=10)
+    multiplier: float = 2.0
+    jitter: float = 0.1
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Cloud Tasks queue limits a job asks for; the strictest wins per queue."""
+
+    max_dispatches_per_second: float | None = None
+    max_concurrent_dispatches: int | None = None
+
+
+def _fail(job_id: str, field_name: str, message: str) -> DefinitionError:
+    return DefinitionError(job_id, field_name, message)
+
+
+@dataclass(frozen=True)
+class JobDescriptor:
+    """Everything zenjobs needs to know about a job, and nothing executable.
+
+    Collections given as lists are stored as tuples/frozensets so a descriptor
+    is hashable and can never be mutated after validation.
+    """
+
+    id: str
+    type: JobType
+    cron: str | None = None
+    interval: timedelta | None = None
+    timezone: str = "UTC"
+    max_retries: int = 3
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    timeout: timedelta = timedelta(minutes=5)
+    weight: Weight = Weight.LIGHT
+    queue: str | None = None
+    rate_limit: RateLimit | None = None
+    dependencies: tuple[str, ...] = ()
+    start_at: datetime | None = None
+    end_at: date | None = None
+    skip_dates: frozenset[date] = frozenset()
+    enabled: bool = True
+    description: str = ""
+    permanent_errors: tuple[type[BaseException], ...] = ()
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        # Normalise friendly inputs (lists, strings) before checking anything.
+        set_ = object.__setattr__
+        if isinstance(self.type, str) and not isinstance(self.type, JobType):
+            set_(self, "type", _enum(JobType, self.type, self.id, "type"))
+        if isinstance(self.weight, str) and not isinstance(self.weight, Weight):
+            set_(self, "weight", _enum(Weight, self.weight, self.id, "weight"))
+        set_(self, "dependencies", tuple(_iterable(self.dependencies, self.id, "dependencies")))
+        set_(self, "skip_dates", frozenset(_iterable(self.skip_dates, self.id, "skip_dates")))
+        set_(
+            self,
+            "permanent_errors",
+            tuple(_iterable(self.permanent_errors, self.id, "permanent_errors")),
+        )
+        from .validation import check_descriptor
+
+        check_descriptor(self)
+
+    @property
+    def is_recurring(self) -> bool:
+        """True for jobs the master tick fires (scheduled and periodic)."""
+        return self.type is not JobType.ENDPOINT
+
+    @property
+    def queue_id(self) -> str:
+        """The Cloud Tasks queue this job's tasks go to.
+
+        ``queue`` when the descriptor names one, else one queue per weight class
+        (``zenjobs-light``, ``zenjobs-medium``, ``zenjobs-heavy``). gen-infra and
+        the runtime both call this, so they can never disagree.
+        """
+        return self.queue or f"{QUEUE_PREFIX}-{self.weight.value}"
+
+    @property
+    def schedule_text(self) -> str:
+        """A short human description of when the job fires."""
+        if self.type is JobType.SCHEDULED:
+            return f"cron {self.cron!r}"
+        if self.type is JobType.PERIODIC and self.interval is not None:
+            return f"every {format_interval(self.interval)}"
+        return "on demand"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view for ``zenjobs list --json`` and for stores."""
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "cron": self.cron,
+            "interval_seconds": (
+                int(self.interval.total_seconds()) if self.interval is not None else None
+            ),
+            "timezone": self.timezone,
+            "weight": self.weight.value,
+            "queue": self.queue,
+            "max_retries": self.max_retries,
+            "timeout_seconds": self.timeout.total_seconds(),
+            "dependencies": list(self.dependencies),
+            "start_at": self.start_at.isoformat() if self.start_at else None,
+            "end_at": self.end_at.isoformat() if self.end_at else None,
+            "skip_dates": sorted(d.isoformat() for d in self.skip_dates),
+            "enabled": self.enabled,
+            "priority": self.priority,
+            "description": self.description,
+        }
+
+
+def format_interval(interval: timedelta) -> str:
+    """``timedelta(minutes=90)`` → ``"90m"``; ``timedelta(hours=1)`` → ``"1h"``."""
+    minutes = int(interval.total_seconds() // 60)
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def _enum(kind: type[enum.Enum], value: str, job_id: str, field_name: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in kind)
+        raise _fail(job_id, field_name, f"{value!r} is not one of {allowed}") from None
+
+
+def _iterable(value: Any, job_id: str, field_name: str) -> Iterable[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise _fail(job_id, field_name, f"expected a list, got {type(value).__name__}")
+    return value

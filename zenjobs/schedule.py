@@ -1,0 +1,211 @@
+"""Pure schedule math: when does a job fire after a given instant?
+
+Every function here takes the instant to start from as an argument and
+returns UTC-aware datetimes; nothing reads the wall clock, so the rules can be
+tested with any date, including DST transitions.
+
+Rules (see ``docs/scheduling.md``):
+
+* **Periodic** jobs fire on the grid ``anchor + k * interval`` where the anchor
+  is ``start_at`` or the Unix epoch. A late tick never moves later slots.
+* **Cron** jobs are evaluated on the wall clock of the job's time zone. A local
+  time that does not exist (spring-forward gap) fires once, at the first
+  instant after the gap; a local time that occurs twice (fall-back) fires once,
+  at its first occurrence.
+* ``start_at`` is an instant: nothing fires before it. ``end_at`` is a date,
+  inclusive, in the job's time zone: nothing fires after that local day.
+* **Catch-up**: when slots were missed, one run covers them all; the next slot
+  is the first one strictly after "now".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from .descriptor import JobDescriptor
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name (cached: lookups are on the hot path)."""
+    return ZoneInfo(name)
+
+
+def parse_cron(expr: str) -> Any:
+    """Check a five-field cron expression; raise ValueError if it does not parse."""
+    from croniter import croniter
+
+    if len(expr.split()) != 5:
+        raise ValueError("a cron expression has 5 fields")
+    if not croniter.is_valid(expr):
+        raise ValueError("invalid field")
+    return croniter(expr, datetime(2000, 1, 1))
+
+
+def cron_never_fires(expr: str) -> bool:
+    """True for expressions such as ``0 0 30 2 *`` that match no date at all."""
+    from croniter import CroniterBadDateError
+
+    it = parse_cron(expr)
+    try:
+        it.get_next(datetime)
+    except CroniterBadDateError:
+        return True
+    return False
+
+
+def require_utc(instant: datetime, name: str = "instant") -> datetime:
+    """Return ``instant`` in UTC; naive datetimes are refused, not guessed."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {instant!r}")
+    return instant.astimezone(UTC)
+
+
+def local_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
+    """Map a naive wall-clock time in ``tz`` to a UTC instant, with the DST rule.
+
+    An ambiguous time (fall-back) maps to its first occurrence. A time inside a
+    spring-forward gap maps to the first instant after the gap, that is, the
+    transition itself.
+    """
+    utc = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) == wall:
+        return utc
+    # In a gap, fold=0 reads the wall time with the offset from before the
+    # transition (landing after it) and fold=1 with the offset after it
+    # (landing before it); the transition lies between the two.
+    late = utc
+    early = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if early > late:
+        early, late = late, early
+    after_offset = late.astimezone(tz).utcoffset()
+    lo, hi = early, late
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == after_offset:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0)
+
+
+def next_cron_fire(expr: str, tz_name: str, after: datetime) -> datetime:
+    """The first instant strictly after ``after`` at which ``expr`` fires in ``tz_name``."""
+    after = require_utc(after, "after")
+    from croniter import croniter
+
+    tz = zone(tz_name)
+    it = croniter(expr, after.astimezone(tz).replace(tzinfo=None))
+    # The wall clock is iterated naively and each wall time mapped to UTC; the
+    # mapping is monotonic, so skipping results <= after is enough (it only
+    # happens inside a repeated fall-back hour, at most an hour of minutes).
+    while True:
+        wall = it.get_next(datetime)
+        fire = local_to_utc(wall, tz)
+        if fire > after:
+            return fire
+
+
+def next_periodic_fire(interval: timedelta, anchor: datetime, after: datetime) -> datetime:
+    """The first grid slot ``anchor + k * interval`` strictly after ``after`` (k >= 0)."""
+    after = require_utc(after, "after")
+    anchor = require_utc(anchor, "anchor")
+    if after < anchor:
+        return anchor
+    k = (after - anchor) // interval + 1
+    return anchor + k * interval
+
+
+def end_instant(d: JobDescriptor) -> datetime | None:
+    """The first instant after ``d.end_at`` (midnight after that day, job's time zone)."""
+    if d.end_at is None:
+        return None
+    return local_to_utc(datetime.combine(d.end_at + timedelta(days=1), time()), zone(d.timezone))
+
+
+def local_date(d: JobDescriptor, instant: datetime) -> date:
+    """The calendar date of ``instant`` in the job's time zone."""
+    return require_utc(instant).astimezone(zone(d.timezone)).date()
+
+
+def next_fire(d: JobDescriptor, after: datetime) -> datetime | None:
+    """The job's first fire instant strictly after ``after``, or None if it never fires again.
+
+    Endpoint jobs never fire on their own and always return None.
+    """
+    from .descriptor import JobType
+
+    after = require_utc(after, "after")
+    if d.start_at is not None:
+        start = require_utc(d.start_at)
+        # Fire at start_at itself if it is a slot: look from just before it.
+        after = max(after, start - timedelta(microseconds=1))
+    if d.type is JobType.PERIODIC and d.interval is not None:
+        fire = next_periodic_fire(d.interval, d.start_at or EPOCH, after)
+    elif d.type is JobType.SCHEDULED and d.cron is not None:
+        fire = next_cron_fire(d.cron, d.timezone, after)
+    else:
+        return None
+    end = end_instant(d)
+    if end is not None and fire >= end:
+        return None
+    return fire
+
+
+def upcoming(d: JobDescriptor, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire instants of ``d`` after ``after`` (fewer if it ends)."""
+    fires: list[datetime] = []
+    cursor = after
+    while len(fires) < count:
+        fire = next_fire(d, cursor)
+        if fire is None:
+            break
+        fires.append(fire)
+        cursor = fire
+    return fires
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a tick does with a due job: run ``slot`` once, then wait for ``next_run_at``."""
+
+    slot: datetime
+    next_run_at: datetime | None
+
+
+def catch_up(d: JobDescriptor, due_slot: datetime, now: datetime) -> CatchUp | None:
+    """Collapse every slot missed up to ``now`` into one run.
+
+    ``due_slot`` is the job's stored ``next_run_at``. The run stands for that
+    slot (the oldest missed one), which keeps its execution id stable however
+    late the tick is; the next slot is the first one strictly after ``now``, so
+    a tick that comes back after an outage runs each job once, not once per
+    missed slot. Returns None when the job is not due yet.
+    """
+    due_slot = require_utc(due_slot, "due_slot")
+    now = require_utc(now, "now")
+    if due_slot > now:
+        return None
+    return CatchUp(slot=due_slot, next_run_at=next_fire(d, now))
+
+
+def format_instant(instant: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the format of every instant zenjobs prints."""
+    return require_utc(instant).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant with an offset or ``Z``; naive input is refused."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    return require_utc(parsed, repr(text))

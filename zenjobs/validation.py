@@ -1,0 +1,249 @@
+"""The validation rules of DESIGN.md, one function per scope.
+
+:func:`check_descriptor` covers what one descriptor can know about itself and
+runs when a descriptor is built. :func:`registry_problems` covers what needs
+the whole registry (dependencies, cycles, handlers) and collects every problem
+instead of stopping at the first, so ``zenjobs validate`` lists them all.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import DefinitionError, Problem
+
+if TYPE_CHECKING:
+    from .descriptor import JobDescriptor
+
+
+def check_descriptor(d: JobDescriptor) -> None:
+    """Raise :class:`DefinitionError` for the first rule ``d`` breaks on its own."""
+    from .descriptor import (
+        JOB_ID_PATTERN,
+        MASTER_JOB_ID,
+        QUEUE_NAME_PATTERN,
+        BackoffPolicy,
+        JobType,
+        RateLimit,
+    )
+
+    job = d.id if isinstance(d.id, str) else repr(d.id)
+
+    def fail(field_name: str, message: str) -> DefinitionError:
+        return DefinitionError(job, field_name, message)
+
+    if not isinstance(d.id, str) or not JOB_ID_PATTERN.match(d.id):
+        raise fail("id", "must match ^[a-z][a-z0-9_-]{0,62}$ (lowercase, start with a letter)")
+    if d.id == MASTER_JOB_ID:
+        raise fail("id", f"{MASTER_JOB_ID!r} is reserved for the master tick")
+    if not isinstance(d.type, JobType):
+        raise fail("type", f"expected a JobType, got {d.type!r}")
+
+    # Schedule fields must match the type exactly: a stray cron on a periodic
+    # job is almost always a copy-paste mistake worth reporting.
+    if d.type is JobType.SCHEDULED:
+        if d.cron is None:
+            raise fail("cron", "a scheduled job needs a cron expression")
+        if d.interval is not None:
+            raise fail("interval", "a scheduled job takes a cron, not an interval")
+    elif d.type is JobType.PERIODIC:
+        if d.interval is None:
+            raise fail("interval", "a periodic job needs an interval")
+        if d.cron is not None:
+            raise fail("cron", "a periodic job takes an interval, not a cron")
+    else:
+        if d.cron is not None:
+            raise fail("cron", "an endpoint job runs on demand and takes no cron")
+        if d.interval is not None:
+            raise fail("interval", "an endpoint job runs on demand and takes no interval")
+
+    if not isinstance(d.timezone, str):
+        raise fail("timezone", f"expected an IANA time zone name, got {d.timezone!r}")
+    tz_error = timezone_error(d.timezone)
+    if tz_error:
+        raise fail("timezone", tz_error)
+    if d.cron is not None:
+        cron_error = cron_expression_error(d.cron)
+        if cron_error:
+            raise fail("cron", cron_error)
+    if d.interval is not None:
+        interval_error = interval_rule_error(d.interval)
+        if interval_error:
+            raise fail("interval", interval_error)
+
+    if not _is_int(d.max_retries) or d.max_retries < 0:
+        raise fail("max_retries", f"must be a whole number >= 0, got {d.max_retries!r}")
+    if not isinstance(d.timeout, timedelta) or d.timeout <= timedelta(0):
+        raise fail("timeout", f"must be a positive timedelta, got {d.timeout!r}")
+    if not isinstance(d.backoff, BackoffPolicy):
+        raise fail("backoff", f"expected a BackoffPolicy, got {d.backoff!r}")
+    b = d.backoff
+    if not isinstance(b.initial, timedelta) or b.initial <= timedelta(0):
+        raise fail("backoff", "initial delay must be a positive timedelta")
+    if not isinstance(b.maximum, timedelta) or b.maximum < b.initial:
+        raise fail("backoff", "maximum delay must be a timedelta >= the initial delay")
+    if not isinstance(b.multiplier, (int, float)) or b.multiplier < 1:
+        raise fail("backoff", f"multiplier must be >= 1, got {b.multiplier!r}")
+    if not isinstance(b.jitter, (int, float)) or not 0 <= b.jitter <= 1:
+        raise fail("backoff", f"jitter must be between 0 and 1, got {b.jitter!r}")
+
+    if d.queue is not None and (
+        not isinstance(d.queue, str) or not QUEUE_NAME_PATTERN.match(d.queue)
+    ):
+        raise fail("queue", "must match ^[a-z][a-z0-9-]{0,62}$ (a Cloud Tasks queue id)")
+    if d.rate_limit is not None:
+        if not isinstance(d.rate_limit, RateLimit):
+            raise fail("rate_limit", f"expected a RateLimit, got {d.rate_limit!r}")
+        rps = d.rate_limit.max_dispatches_per_second
+        if rps is not None and (not isinstance(rps, (int, float)) or not 0 < rps <= 500):
+            raise fail("rate_limit", "max_dispatches_per_second must be in (0, 500]")
+        conc = d.rate_limit.max_concurrent_dispatches
+        if conc is not None and (not _is_int(conc) or not 1 <= conc <= 5000):
+            raise fail("rate_limit", "max_concurrent_dispatches must be in [1, 5000]")
+
+    for dep in d.dependencies:
+        if not isinstance(dep, str) or not JOB_ID_PATTERN.match(dep):
+            raise fail("dependencies", f"{dep!r} is not a valid job id")
+        if dep == d.id:
+            raise fail("dependencies", "a job cannot depend on itself")
+
+    if d.start_at is not None:
+        if not isinstance(d.start_at, datetime) or d.start_at.tzinfo is None:
+            raise fail("start_at", "must be a timezone-aware datetime (an instant)")
+    if d.end_at is not None:
+        if not isinstance(d.end_at, date) or isinstance(d.end_at, datetime):
+            raise fail("end_at", "must be a date (inclusive, in the job's time zone)")
+        if d.start_at is not None and d.end_at < d.start_at.date():
+            raise fail("end_at", "is before start_at")
+    for skip in d.skip_dates:
+        if not isinstance(skip, date) or isinstance(skip, datetime):
+            raise fail("skip_dates", f"{skip!r} is not a date")
+    for err in d.permanent_errors:
+        if not (isinstance(err, type) and issubclass(err, BaseException)):
+            raise fail("permanent_errors", f"{err!r} is not an exception class")
+    if not isinstance(d.enabled, bool):
+        raise fail("enabled", f"must be True or False, got {d.enabled!r}")
+    if not _is_int(d.priority):
+        raise fail("priority", f"must be an integer, got {d.priority!r}")
+    if not isinstance(d.description, str):
+        raise fail("description", "must be a string")
+
+
+def timezone_error(name: str) -> str | None:
+    """Why ``name`` is not a usable IANA time zone, or None if it is."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown IANA time zone {name!r}"
+    return None
+
+
+def cron_expression_error(expr: str) -> str | None:
+    """Why ``expr`` is not a usable five-field cron expression, or None."""
+    if not isinstance(expr, str):
+        return f"expected a string, got {type(expr).__name__}"
+    fields = expr.split()
+    if len(fields) != 5:
+        return f"{expr!r} must have 5 fields (minute hour day month weekday), got {len(fields)}"
+    from .schedule import cron_never_fires, parse_cron
+
+    try:
+        parse_cron(expr)
+    except ValueError as exc:
+        return f"{expr!r} does not parse: {exc}"
+    if cron_never_fires(expr):
+        return f"{expr!r} never fires (no matching date)"
+    return None
+
+
+def interval_rule_error(interval: object) -> str | None:
+    """Why ``interval`` is not a whole number of minutes >= 1, or None."""
+    if not isinstance(interval, timedelta):
+        return f"expected a timedelta, got {type(interval).__name__}"
+    seconds = interval.total_seconds()
+    if seconds < 60:
+        return f"must be at least 1 minute (Cloud Scheduler's granularity), got {seconds:g}s"
+    if interval % timedelta(minutes=1):
+        return f"must be a whole number of minutes, got {seconds:g}s"
+    return None
+
+
+def registry_problems(
+    descriptors: Mapping[str, JobDescriptor],
+    handlers: Mapping[str, Callable[..., Any]],
+    *,
+    require_handlers: bool,
+) -> list[Problem]:
+    """Every cross-job problem in a registry, in a stable order."""
+    problems: list[Problem] = []
+    for job_id, d in descriptors.items():
+        for dep in d.dependencies:
+            if dep not in descriptors:
+                problems.append(Problem(job_id, "dependencies", f"unknown job {dep!r}"))
+        if job_id in handlers:
+            error = handler_error(d, handlers[job_id])
+            if error:
+                problems.append(Problem(job_id, "handler", error))
+        elif require_handlers:
+            problems.append(Problem(job_id, "handler", "no handler registered"))
+    for job_id in handlers:
+        if job_id not in descriptors:
+            problems.append(Problem(job_id, "handler", "handler for a job that is not registered"))
+    problems.extend(_cycle_problems(descriptors))
+    return problems
+
+
+def handler_error(d: JobDescriptor, fn: Callable[..., Any]) -> str | None:
+    """Why ``fn`` cannot be ``d``'s handler, or None."""
+    from .descriptor import Weight
+
+    if not callable(fn):
+        return f"{fn!r} is not callable"
+    is_async = inspect.iscoroutinefunction(fn)
+    if d.weight is Weight.HEAVY:
+        # Heavy handlers run in another process, which imports them by name.
+        qualname = getattr(fn, "__qualname__", "")
+        if "<locals>" in qualname or "<lambda>" in qualname or not getattr(fn, "__module__", None):
+            return "a heavy handler must be a module-level function (it runs in a subprocess)"
+        return None
+    if not is_async:
+        return "a synchronous (blocking) handler is only allowed for a job declared weight='heavy'"
+    return None
+
+
+def _cycle_problems(descriptors: Mapping[str, JobDescriptor]) -> list[Problem]:
+    """One problem per dependency cycle, naming its path."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(descriptors, white)
+    problems: list[Problem] = []
+    stack: list[str] = []
+
+    def visit(job_id: str) -> None:
+        colour[job_id] = grey
+        stack.append(job_id)
+        for dep in descriptors[job_id].dependencies:
+            if dep not in descriptors:
+                continue
+            if colour[dep] == grey:
+                cycle = [*stack[stack.index(dep) :], dep]
+                problems.append(
+                    Problem(dep, "dependencies", "dependency cycle: " + " -> ".join(cycle))
+                )
+            elif colour[dep] == white:
+                visit(dep)
+        stack.pop()
+        colour[job_id] = black
+
+    for job_id in descriptors:
+        if colour[job_id] == white:
+            visit(job_id)
+    return problems
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
