@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from .descriptor import MASTER_JOB_ID, BackoffPolicy, JobDescriptor, JobType, RateLimit, Weight
 from .errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,
     DefinitionError,
+    HeavyJobError,
     InvalidRequestError,
     JobTimeoutError,
     LeaseHeldError,
     PayloadError,
     PermanentError,
+    PermissionDeniedError,
     Problem,
     RegistryLoadError,
     RegistryValidationError,
@@ -32,10 +35,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MASTER_JOB_ID",
+    "AuthenticationError",
     "BackendUnavailableError",
     "BackoffPolicy",
     "ConfigurationError",
     "DefinitionError",
+    "HeavyJobError",
     "InvalidRequestError",
     "JobContext",
     "JobDescriptor",
@@ -44,6 +49,7 @@ __all__ = [
     "LeaseHeldError",
     "PayloadError",
     "PermanentError",
+    "PermissionDeniedError",
     "Problem",
     "RateLimit",
     "RegistryLoadError",

@@ -27,6 +27,9 @@ QUEUE_PREFIX = "zenjobs"
 #: The id of the one master job that Cloud Scheduler triggers every minute.
 MASTER_JOB_ID = "zen_master_scheduler"
 
+#: Exception classes a handler may raise to stop retrying (the field's type).
+ErrorTypes = tuple[type[BaseException], ...]
+
 
 class JobType(str, enum.Enum):
     """How a job is triggered."""
@@ -101,22 +104,23 @@ class JobDescriptor:
     skip_dates: frozenset[date] = frozenset()
     enabled: bool = True
     description: str = ""
-    permanent_errors: tuple[type[BaseException], ...] = ()
+    permanent_errors: ErrorTypes = ()
     priority: int = 0
 
     def __post_init__(self) -> None:
         # Normalise friendly inputs (lists, strings) before checking anything.
         set_ = object.__setattr__
+        job = self.id if isinstance(self.id, str) else repr(self.id)
         if isinstance(self.type, str) and not isinstance(self.type, JobType):
-            set_(self, "type", _enum(JobType, self.type, self.id, "type"))
+            set_(self, "type", _enum(JobType, self.type, job, "type"))
         if isinstance(self.weight, str) and not isinstance(self.weight, Weight):
-            set_(self, "weight", _enum(Weight, self.weight, self.id, "weight"))
-        set_(self, "dependencies", tuple(_iterable(self.dependencies, self.id, "dependencies")))
-        set_(self, "skip_dates", frozenset(_iterable(self.skip_dates, self.id, "skip_dates")))
+            set_(self, "weight", _enum(Weight, self.weight, job, "weight"))
+        set_(self, "dependencies", tuple(_iterable(self.dependencies, job, "dependencies")))
+        set_(self, "skip_dates", frozenset(_iterable(self.skip_dates, job, "skip_dates")))
         set_(
             self,
             "permanent_errors",
-            tuple(_iterable(self.permanent_errors, self.id, "permanent_errors")),
+            tuple(_iterable(self.permanent_errors, job, "permanent_errors")),
         )
         from .validation import check_descriptor
 

@@ -18,7 +18,10 @@ of hundreds.
     ├── InvalidRequestError        a webhook request is malformed (HTTP 400)
     ├── BackendUnavailableError    the store or the queue cannot be reached (retryable)
     ├── LeaseHeldError             another holder runs this execution now (retryable)
+    ├── AuthenticationError        a webhook request has no valid OIDC token (HTTP 401)
+    ├── PermissionDeniedError      a valid token of an identity not allowed (HTTP 403)
     ├── JobTimeoutError            a handler ran past its timeout
+    ├── HeavyJobError              a heavy handler failed in its subprocess (unpicklable error)
     └── PermanentError             raised by a handler: do not retry this run
 """
 
@@ -112,6 +115,30 @@ class BackendUnavailableError(ZenjobsError):
 
 class LeaseHeldError(ZenjobsError):
     """Another holder's lease on this execution is live; retry after it expires."""
+
+
+class AuthenticationError(ZenjobsError):
+    """A webhook request carries no valid OIDC token; answered with HTTP 401, runs nothing."""
+
+
+class PermissionDeniedError(ZenjobsError):
+    """A valid token of an identity that may not call the webhook; HTTP 403, runs nothing."""
+
+
+class HeavyJobError(ZenjobsError):
+    """A heavy handler raised an exception that could not cross the process boundary.
+
+    Carries the original exception's type name (``error_type``) and message, so
+    run records read the same as for an in-process failure.
+    """
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type = error_type
+        self.error_message = message
+        super().__init__(f"{error_type}: {message}" if message else error_type)
+
+    def __reduce__(self) -> tuple[type[HeavyJobError], tuple[str, str]]:
+        return (type(self), (self.error_type, self.error_message))
 
 
 class JobTimeoutError(ZenjobsError, TimeoutError):

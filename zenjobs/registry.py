@@ -85,7 +85,9 @@ class ZenJobs:
 
         return decorate
 
-    def job(self, id: str, *, type: JobType | str = JobType.ENDPOINT, **fields: Any) -> Callable[[H], H]:
+    def job(
+        self, id: str, *, type: JobType | str = JobType.ENDPOINT, **fields: Any
+    ) -> Callable[[H], H]:
         """Declare a descriptor and its handler in one step.
 
         ``@jobs.job("cleanup", type="periodic", interval=timedelta(hours=1))``
@@ -141,7 +143,9 @@ class ZenJobs:
 
     def problems(self, *, require_handlers: bool = True) -> list[Problem]:
         """Every cross-job problem (dependencies, cycles, handlers)."""
-        return registry_problems(self._descriptors, self._handlers, require_handlers=require_handlers)
+        return registry_problems(
+            self._descriptors, self._handlers, require_handlers=require_handlers
+        )
 
     def validate(self, *, require_handlers: bool = True) -> None:
         """Raise :class:`RegistryValidationError` listing every problem, if any.

@@ -20,6 +20,7 @@ Rules (see ``docs/scheduling.md``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -39,15 +40,43 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31 or L"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-6 or SUN-SAT"),
+)
+
+
 def parse_cron(expr: str) -> Any:
-    """Check a five-field cron expression; raise ValueError if it does not parse."""
+    """Check a five-field cron expression; raise ValueError naming the bad field."""
     from croniter import croniter
 
-    if len(expr.split()) != 5:
+    fields = expr.split()
+    if len(fields) != 5:
         raise ValueError("a cron expression has 5 fields")
-    if not croniter.is_valid(expr):
-        raise ValueError("invalid field")
-    return croniter(expr, datetime(2000, 1, 1))
+    for (name, _), text in zip(_CRON_FIELDS, fields, strict=True):
+        # croniter reads "R" as "pick a random value": a schedule must be deterministic.
+        if any(token.upper().startswith("R") for token in re.split(r"[,/\-]", text)):
+            raise ValueError(
+                f"the {name} field {text!r} is random ('R'); schedules must be deterministic"
+            )
+    try:
+        return croniter(expr, datetime(2000, 1, 1))
+    except ValueError as exc:  # CroniterBadCronError is a ValueError
+        reason = str(exc)
+    # Find the field to blame by checking each one alone, the others being '*'.
+    for index, (name, allowed) in enumerate(_CRON_FIELDS):
+        alone = ["*"] * 5
+        alone[index] = fields[index]
+        try:
+            croniter(" ".join(alone), datetime(2000, 1, 1))
+        except ValueError:
+            raise ValueError(
+                f"the {name} field {fields[index]!r} is not valid (allowed: {allowed})"
+            ) from None
+    raise ValueError(reason)
 
 
 def cron_never_fires(expr: str) -> bool:

@@ -9,7 +9,7 @@ instead of stopping at the first, so ``zenjobs validate`` lists them all.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ def check_descriptor(d: JobDescriptor) -> None:
         BackoffPolicy,
         JobType,
         RateLimit,
+        Weight,
     )
 
     job = d.id if isinstance(d.id, str) else repr(d.id)
@@ -35,12 +36,18 @@ def check_descriptor(d: JobDescriptor) -> None:
     def fail(field_name: str, message: str) -> DefinitionError:
         return DefinitionError(job, field_name, message)
 
-    if not isinstance(d.id, str) or not JOB_ID_PATTERN.match(d.id):
-        raise fail("id", "must match ^[a-z][a-z0-9_-]{0,62}$ (lowercase, start with a letter)")
+    if not isinstance(d.id, str) or not JOB_ID_PATTERN.fullmatch(d.id):
+        raise fail(
+            "id",
+            "must match ^[a-z][a-z0-9_-]{0,62}$ (a lowercase letter, then up to 62 "
+            "lowercase letters, digits, '_' or '-'; at most 63 characters)",
+        )
     if d.id == MASTER_JOB_ID:
         raise fail("id", f"{MASTER_JOB_ID!r} is reserved for the master tick")
     if not isinstance(d.type, JobType):
         raise fail("type", f"expected a JobType, got {d.type!r}")
+    if not isinstance(d.weight, Weight):
+        raise fail("weight", f"expected a Weight ('light', 'medium' or 'heavy'), got {d.weight!r}")
 
     # Schedule fields must match the type exactly: a stray cron on a periodic
     # job is almost always a copy-paste mistake worth reporting.
@@ -91,33 +98,46 @@ def check_descriptor(d: JobDescriptor) -> None:
         raise fail("backoff", f"jitter must be between 0 and 1, got {b.jitter!r}")
 
     if d.queue is not None and (
-        not isinstance(d.queue, str) or not QUEUE_NAME_PATTERN.match(d.queue)
+        not isinstance(d.queue, str) or not QUEUE_NAME_PATTERN.fullmatch(d.queue)
     ):
         raise fail("queue", "must match ^[a-z][a-z0-9-]{0,62}$ (a Cloud Tasks queue id)")
     if d.rate_limit is not None:
         if not isinstance(d.rate_limit, RateLimit):
             raise fail("rate_limit", f"expected a RateLimit, got {d.rate_limit!r}")
         rps = d.rate_limit.max_dispatches_per_second
-        if rps is not None and (not isinstance(rps, (int, float)) or not 0 < rps <= 500):
+        if rps is not None and (not _is_number(rps) or not 0 < rps <= 500):
             raise fail("rate_limit", "max_dispatches_per_second must be in (0, 500]")
         conc = d.rate_limit.max_concurrent_dispatches
         if conc is not None and (not _is_int(conc) or not 1 <= conc <= 5000):
             raise fail("rate_limit", "max_concurrent_dispatches must be in [1, 5000]")
 
     for dep in d.dependencies:
-        if not isinstance(dep, str) or not JOB_ID_PATTERN.match(dep):
+        if not isinstance(dep, str) or not JOB_ID_PATTERN.fullmatch(dep):
             raise fail("dependencies", f"{dep!r} is not a valid job id")
         if dep == d.id:
             raise fail("dependencies", "a job cannot depend on itself")
 
-    if d.start_at is not None:
-        if not isinstance(d.start_at, datetime) or d.start_at.tzinfo is None:
-            raise fail("start_at", "must be a timezone-aware datetime (an instant)")
+    if d.start_at is not None and (
+        not isinstance(d.start_at, datetime) or d.start_at.utcoffset() is None
+    ):
+        raise fail(
+            "start_at", f"must be a timezone-aware datetime (an instant), got {d.start_at!r}"
+        )
     if d.end_at is not None:
         if not isinstance(d.end_at, date) or isinstance(d.end_at, datetime):
             raise fail("end_at", "must be a date (inclusive, in the job's time zone)")
-        if d.start_at is not None and d.end_at < d.start_at.date():
-            raise fail("end_at", "is before start_at")
+        if d.start_at is not None:
+            from .schedule import zone
+
+            # end_at is a local date in the job's zone, so compare it with the
+            # local date of start_at there, not with start_at's own offset.
+            start_day = d.start_at.astimezone(zone(d.timezone)).date()
+            if d.end_at < start_day:
+                raise fail(
+                    "end_at",
+                    f"{d.end_at.isoformat()} is before start_at "
+                    f"({start_day.isoformat()} in {d.timezone})",
+                )
     for skip in d.skip_dates:
         if not isinstance(skip, date) or isinstance(skip, datetime):
             raise fail("skip_dates", f"{skip!r} is not a date")
@@ -138,7 +158,8 @@ def timezone_error(name: str) -> str | None:
 
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a directory of the database such as "America" is not a zone.
         return f"unknown IANA time zone {name!r}"
     return None
 
@@ -204,46 +225,65 @@ def handler_error(d: JobDescriptor, fn: Callable[..., Any]) -> str | None:
 
     if not callable(fn):
         return f"{fn!r} is not callable"
-    is_async = inspect.iscoroutinefunction(fn)
     if d.weight is Weight.HEAVY:
         # Heavy handlers run in another process, which imports them by name.
         qualname = getattr(fn, "__qualname__", "")
-        if "<locals>" in qualname or "<lambda>" in qualname or not getattr(fn, "__module__", None):
-            return "a heavy handler must be a module-level function (it runs in a subprocess)"
+        if (
+            not inspect.isfunction(fn)
+            or "<" in qualname
+            or not getattr(fn, "__module__", None)
+        ):
+            return (
+                "a heavy handler must be a module-level function importable by name "
+                f"(it runs in a separate process), got {qualname or fn!r}"
+            )
         return None
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004  (an object with async __call__)
+    )
     if not is_async:
         return "a synchronous (blocking) handler is only allowed for a job declared weight='heavy'"
     return None
 
 
 def _cycle_problems(descriptors: Mapping[str, JobDescriptor]) -> list[Problem]:
-    """One problem per dependency cycle, naming its path."""
+    """One problem per dependency cycle, naming its path.
+
+    Iterative depth-first search, so a long dependency chain cannot hit
+    Python's recursion limit.
+    """
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(descriptors, white)
     problems: list[Problem] = []
-    stack: list[str] = []
 
-    def visit(job_id: str) -> None:
-        colour[job_id] = grey
-        stack.append(job_id)
-        for dep in descriptors[job_id].dependencies:
-            if dep not in descriptors:
+    for root in descriptors:
+        if colour[root] != white:
+            continue
+        path: list[str] = [root]
+        pending: list[Iterator[str]] = [iter(descriptors[root].dependencies)]
+        colour[root] = grey
+        while pending:
+            dep = next(pending[-1], None)
+            if dep is None:
+                colour[path.pop()] = black
+                pending.pop()
+            elif dep not in descriptors:
                 continue
-            if colour[dep] == grey:
-                cycle = [*stack[stack.index(dep) :], dep]
+            elif colour[dep] == grey:
+                cycle = [*path[path.index(dep) :], dep]
                 problems.append(
                     Problem(dep, "dependencies", "dependency cycle: " + " -> ".join(cycle))
                 )
             elif colour[dep] == white:
-                visit(dep)
-        stack.pop()
-        colour[job_id] = black
-
-    for job_id in descriptors:
-        if colour[job_id] == white:
-            visit(job_id)
+                colour[dep] = grey
+                path.append(dep)
+                pending.append(iter(descriptors[dep].dependencies))
     return problems
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

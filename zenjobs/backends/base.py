@@ -162,8 +162,8 @@ class JobStore(Protocol):
     async def list_jobs(self) -> list[JobRecord]: ...
 
     async def update_job(self, job_id: str, *, config: JobConfig | None = None,
-                         next_run_at: datetime | None | object = ...,
-                         misconfigured: str | None | object = ..., now: datetime) -> JobRecord:
+                         next_run_at: datetime | object | None = ...,
+                         misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
         """Overwrite config and/or state fields (``...`` = leave unchanged)."""
         ...
 

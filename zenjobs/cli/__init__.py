@@ -6,7 +6,7 @@ options, calls one library function and prints its result.
 
 from __future__ import annotations
 
-from .common import main
 from . import definitions  # noqa: F401  (registers validate, list, next)
+from .common import main
 
 __all__ = ["main"]

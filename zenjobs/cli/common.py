@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import RegistryLoadError
+from ..errors import DefinitionError, RegistryLoadError
 from ..loader import load_registry, resolve_registry_spec
 from ..registry import ZenJobs
 
@@ -15,6 +15,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code when the registry cannot be imported (1 is "registry invalid").
 EXIT_LOAD_ERROR = 2
+
+#: Exit code when a job definition is invalid.
+EXIT_INVALID = 1
 
 
 @click.group()
@@ -35,9 +38,13 @@ def registry_option(fn: F) -> F:
 
 
 def open_registry(spec: str | None) -> ZenJobs:
-    """Load the registry or exit 2 with the reason."""
+    """Load the registry, or exit 2 (cannot import) / 1 (a job is declared wrongly)."""
     try:
         return load_registry(resolve_registry_spec(spec))
     except RegistryLoadError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_LOAD_ERROR) from None
+    except DefinitionError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"error: {line}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
