@@ -3,9 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Cloud Tasks emulator pins protobuf < 5, so it lives in its own virtualenv.
+TASKS_STAMP := .emulators/tasks-venv/.installed
 REGISTRY := examples.newsletter.jobs:jobs
+# The example's (fictional) deployment settings for its committed Terraform.
+EXAMPLE_INFRA := --registry $(REGISTRY) --out examples/newsletter/infra --project demo-project \
+	--region europe-west1 --service newsletter --service-url https://newsletter-abc-ew.a.run.app
 
-.PHONY: help venv test lint dev infra infra-check bench clean
+.PHONY: help venv emulators test lint dev infra infra-check bench clean
 
 help:
 	@echo "make dev    run the example service locally (embedded store, simulated queue)"
@@ -22,7 +27,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+$(TASKS_STAMP): scripts/tasks-emulator-venv.sh | $(STAMP)
+	bash scripts/tasks-emulator-venv.sh
+	touch $(TASKS_STAMP)
+
+emulators: $(TASKS_STAMP)
+
+# The test session starts Google's Firestore emulator and the Cloud Tasks emulator itself,
+# on 127.0.0.1, and fails (never skips) when either is missing.
+test: $(STAMP) $(TASKS_STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -33,10 +46,10 @@ dev: $(STAMP)
 	$(BIN)/zenjobs dev --registry $(REGISTRY)
 
 infra: $(STAMP)
-	$(BIN)/zenjobs gen-infra --registry $(REGISTRY) --out examples/newsletter/infra
+	$(BIN)/zenjobs gen-infra $(EXAMPLE_INFRA)
 
 infra-check: $(STAMP)
-	$(BIN)/zenjobs gen-infra --registry $(REGISTRY) --out examples/newsletter/infra --check
+	$(BIN)/zenjobs gen-infra $(EXAMPLE_INFRA) --check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

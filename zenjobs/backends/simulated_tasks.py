@@ -1,0 +1,375 @@
+"""A Cloud Tasks queue simulated in-process, for ``zenjobs dev`` and for tests.
+
+It behaves like the real service where the runtime's correctness depends on it,
+so code proved here is not surprised in production (``docs/cloud_tasks.md``
+lists what is mimicked and what is not):
+
+- a task is delivered no earlier than its ``schedule_time``;
+- a task name is taken while the task exists and for ``dedup_window`` (one hour,
+  as for queues created through the Cloud Tasks API) after it completed or was
+  given up: a second create answers ``ALREADY_EXISTS``;
+- per queue, ``max_dispatches_per_second`` (a token bucket of
+  ``max_burst_size`` on the virtual clock) and ``max_concurrent_dispatches``;
+- any non-2xx answer (and a connection failure, seen as 503) is retried with
+  the queue's RetryConfig backoff until ``max_attempts`` *and*
+  ``max_retry_duration`` are both used up, then the task is dropped;
+- requests carry the service's ``X-CloudTasks-*`` headers and
+  ``User-Agent: Google-Cloud-Tasks``; headers a task may not set are dropped.
+
+Time comes only from the injected :class:`~zenjobs.backends.base.Clock`, so a
+test drives deliveries with :meth:`SimulatedCloudTasks.dispatch_due` and a
+virtual clock, and ``zenjobs dev`` runs :meth:`SimulatedCloudTasks.serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import ConfigurationError, ZenjobsError
+from .base import Clock, EnqueueOutcome, HttpTask
+from .pushers import AsgiPusher, HttpPusher, Pusher
+from .task_limits import QueueSettings, check_task
+
+__all__ = [
+    "AsgiPusher",
+    "Delivery",
+    "HttpPusher",
+    "Pusher",
+    "QueueSettings",
+    "ScheduledTask",
+    "SimulatedCloudTasks",
+]
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "Google-Cloud-Tasks"
+#: Cloud Tasks refuses a schedule_time further ahead than this.
+MAX_SCHEDULE_AHEAD = timedelta(days=30)
+#: Headers a task cannot set: Cloud Tasks computes or reserves them.
+_RESERVED_PREFIXES = ("x-cloudtasks-", "x-google-", "x-appengine-")
+_RESERVED_HEADERS = frozenset({"host", "content-length", "user-agent"})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One push attempt, as tests and the dev log see it."""
+
+    task_name: str
+    queue: str
+    url: str
+    retry_count: int  # X-CloudTasks-TaskRetryCount sent with this attempt
+    execution_count: int  # X-CloudTasks-TaskExecutionCount sent with this attempt
+    status: int
+    eta: datetime  # the schedule time this attempt was due at
+    at: datetime  # clock time when the push started
+
+    @property
+    def attempt(self) -> int:
+        return self.retry_count + 1
+
+
+@dataclass(frozen=True)
+class ScheduledTask:
+    """A task still in the queue (waiting or being pushed)."""
+
+    task: HttpTask
+    eta: datetime
+    retry_count: int
+    in_flight: bool
+
+
+@dataclass(eq=False)
+class _Entry:
+    task: HttpTask
+    name: str
+    seq: int
+    eta: datetime
+    dispatch_count: int = 0
+    response_count: int = 0  # answers that were not 5xx (X-CloudTasks-TaskExecutionCount)
+    first_attempt_at: datetime | None = None
+    previous_status: int | None = None
+    in_flight: bool = False
+
+
+@dataclass(eq=False)
+class _Queue:
+    name: str
+    settings: QueueSettings
+    tokens: float
+    refilled_at: datetime | None = None
+    in_flight: int = 0
+    entries: dict[str, _Entry] = field(default_factory=dict)
+
+    def refill(self, now: datetime) -> None:
+        if self.refilled_at is not None and now > self.refilled_at:
+            rate = self.settings.max_dispatches_per_second
+            gained = (now - self.refilled_at).total_seconds() * rate
+            self.tokens = min(float(self.settings.max_burst_size), self.tokens + gained)
+        if self.refilled_at is None or now > self.refilled_at:
+            self.refilled_at = now
+
+    def take_token(self, now: datetime) -> bool:
+        self.refill(now)
+        if self.tokens >= 1.0 - 1e-9:
+            self.tokens = max(self.tokens - 1.0, 0.0)
+            return True
+        return False
+
+    def token_ready_at(self, now: datetime) -> datetime:
+        self.refill(now)
+        missing = 1.0 - self.tokens
+        if missing <= 1e-9:
+            return now
+        micros = math.ceil(missing / self.settings.max_dispatches_per_second * 1_000_000)
+        return now + timedelta(microseconds=micros)
+
+
+class SimulatedCloudTasks:
+    """In-process Cloud Tasks: implements :class:`~zenjobs.backends.base.TaskQueue`.
+
+    ``queues`` gives per-queue settings; a queue not listed gets ``QueueSettings()``
+    unless ``strict_queues`` is set, in which case enqueueing to it fails the way
+    Cloud Tasks answers NOT_FOUND for a queue Terraform never created.
+    """
+
+    def __init__(self, clock: Clock, pusher: Pusher,
+                 queues: Mapping[str, QueueSettings] | None = None,
+                 dedup_window: timedelta = timedelta(hours=1), *,
+                 strict_queues: bool = False) -> None:
+        self._clock = clock
+        self._pusher = pusher
+        self._settings = dict(queues or {})
+        self._dedup_window = dedup_window
+        self._strict = strict_queues
+        self._queues: dict[str, _Queue] = {}
+        self._tombstones: dict[tuple[str, str], datetime] = {}
+        self._seq = itertools.count(1)
+        self._wake = asyncio.Event()
+        #: Every push attempt, in the order the pushes finished.
+        self.deliveries: list[Delivery] = []
+        #: Tasks given up after their queue's retry limits (name, queue, last status).
+        self.dropped: list[tuple[str, str, int]] = []
+
+    # -- TaskQueue ---------------------------------------------------------------
+
+    async def enqueue(self, task: HttpTask) -> EnqueueOutcome:
+        check_task(task)
+        now = self._clock.now()
+        eta = task.schedule_time or now
+        if eta.tzinfo is None:
+            raise ZenjobsError(
+                f"task {task.name!r} in queue {task.queue!r}: schedule_time must be timezone-aware"
+            )
+        if eta > now + MAX_SCHEDULE_AHEAD:
+            raise ZenjobsError(
+                f"task {task.name!r} in queue {task.queue!r}: schedule_time {eta.isoformat()} "
+                f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead (Cloud Tasks refuses it)"
+            )
+        queue = self._queue(task.queue)
+        seq = next(self._seq)
+        name = task.name or f"{seq:019d}"  # Cloud Tasks generates an id when none is given
+        self._forget_expired(now)
+        if name in queue.entries or (task.queue, name) in self._tombstones:
+            return EnqueueOutcome.ALREADY_EXISTS
+        queue.entries[name] = _Entry(task=task, name=name, seq=seq, eta=eta)
+        self._wake.set()
+        return EnqueueOutcome.CREATED
+
+    # -- inspection ----------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Tasks not yet completed or given up (waiting or being pushed)."""
+        return sum(len(q.entries) for q in self._queues.values())
+
+    def scheduled(self) -> list[ScheduledTask]:
+        """The tasks in the queues, earliest first."""
+        entries = sorted(self._entries(), key=lambda e: (e.eta, e.seq))
+        return [ScheduledTask(e.task, e.eta, e.dispatch_count, e.in_flight) for e in entries]
+
+    def settings(self, queue: str) -> QueueSettings:
+        return self._queue(queue).settings
+
+    def next_due_at(self) -> datetime | None:
+        """When the next waiting task may be pushed (its ETA, or its queue's next token)."""
+        return self._next_due_at(self._clock.now(), skip_saturated=False)
+
+    # -- dispatching ---------------------------------------------------------------
+
+    async def dispatch_due(self) -> int:
+        """Push every task due now, within each queue's limits; return the pushes made.
+
+        Tasks that become due during the call (retries, tasks enqueued by the
+        handlers) wait for the next call, so a test steps deliveries explicitly.
+        Up to ``max_concurrent_dispatches`` pushes per queue run at once.
+        """
+        now = self._clock.now()
+        allowed = {(e.task.queue, e.name) for e in self._entries() if self._is_due(e, now)}
+        running: set[asyncio.Task[None]] = set()
+        count = 0
+        while True:
+            started = self._start_due(self._clock.now(), allowed)
+            count += len(started)
+            running.update(started)
+            if not running:
+                return count
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                finished.result()
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Deliver tasks as they fall due until ``stop`` is set (the dev-mode loop).
+
+        Sleeps on the clock until the next due task, and wakes early when a task
+        is enqueued or a push finishes. In-flight pushes are awaited on stop.
+        """
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                now = self._clock.now()
+                for started in self._start_due(now, None):
+                    running.add(started)
+                    started.add_done_callback(self._push_done(running))
+                waiters: list[asyncio.Future[Any]] = [
+                    asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+                due = self._next_due_at(now, skip_saturated=True)
+                if due is not None:
+                    delay = max((due - now).total_seconds(), 0.0)
+                    waiters.append(asyncio.ensure_future(self._clock.sleep(delay)))
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+                    await asyncio.gather(*waiters, return_exceptions=True)
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _queue(self, name: str) -> _Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            if name not in self._settings and self._strict:
+                raise ConfigurationError(
+                    f"queue {name!r} does not exist (known: {sorted(self._settings)}); "
+                    "Cloud Tasks would answer NOT_FOUND"
+                )
+            settings = self._settings.get(name) or QueueSettings()
+            queue = _Queue(name, settings, tokens=float(settings.max_burst_size))
+            self._queues[name] = queue
+        return queue
+
+    def _entries(self) -> list[_Entry]:
+        return [e for q in self._queues.values() for e in q.entries.values()]
+
+    @staticmethod
+    def _is_due(entry: _Entry, now: datetime) -> bool:
+        return not entry.in_flight and entry.eta <= now
+
+    def _forget_expired(self, now: datetime) -> None:
+        for key in [k for k, until in self._tombstones.items() if until <= now]:
+            del self._tombstones[key]
+
+    def _next_due_at(self, now: datetime, *, skip_saturated: bool) -> datetime | None:
+        best: datetime | None = None
+        for queue in self._queues.values():
+            waiting = [e.eta for e in queue.entries.values() if not e.in_flight]
+            if not waiting:
+                continue
+            if skip_saturated and queue.in_flight >= queue.settings.max_concurrent_dispatches:
+                continue  # a finishing push wakes the loop
+            candidate = max(min(waiting), queue.token_ready_at(now))
+            best = candidate if best is None else min(best, candidate)
+        return best
+
+    def _start_due(self, now: datetime,
+                   allowed: set[tuple[str, str]] | None) -> list[asyncio.Task[None]]:
+        started = []
+        for entry in sorted(self._entries(), key=lambda e: (e.eta, e.seq)):
+            key = (entry.task.queue, entry.name)
+            if not self._is_due(entry, now) or (allowed is not None and key not in allowed):
+                continue
+            queue = self._queues[entry.task.queue]
+            if queue.in_flight >= queue.settings.max_concurrent_dispatches:
+                continue
+            if not queue.take_token(now):
+                continue
+            if allowed is not None:
+                allowed.discard(key)
+            entry.in_flight = True
+            queue.in_flight += 1
+            started.append(asyncio.ensure_future(self._push(queue, entry, now)))
+        return started
+
+    def _push_done(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("simulated Cloud Tasks push failed", exc_info=task.exception())
+        return done
+
+    def _headers(self, queue: _Queue, entry: _Entry) -> dict[str, str]:
+        headers = {k: v for k, v in entry.task.headers.items()
+                   if k.lower() not in _RESERVED_HEADERS
+                   and not k.lower().startswith(_RESERVED_PREFIXES)}
+        if entry.task.body and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/octet-stream"
+        headers.update({
+            "User-Agent": USER_AGENT,
+            "X-CloudTasks-QueueName": queue.name,
+            "X-CloudTasks-TaskName": entry.name,
+            "X-CloudTasks-TaskRetryCount": str(entry.dispatch_count),
+            "X-CloudTasks-TaskExecutionCount": str(entry.response_count),
+            "X-CloudTasks-TaskETA": f"{entry.eta.timestamp():.6f}",
+        })
+        if entry.previous_status is not None:
+            headers["X-CloudTasks-TaskPreviousResponse"] = str(entry.previous_status)
+        return headers
+
+    async def _push(self, queue: _Queue, entry: _Entry, started_at: datetime) -> None:
+        headers = self._headers(queue, entry)
+        try:
+            status = await self._pusher.push(entry.task.url, entry.task.body, headers)
+        except Exception:
+            logger.exception("push of task %s to %s raised; counted as 503",
+                             entry.name, entry.task.url)
+            status = 503
+        finally:
+            entry.in_flight = False
+            queue.in_flight -= 1
+            self._wake.set()
+        now = self._clock.now()
+        self.deliveries.append(Delivery(
+            task_name=entry.name, queue=queue.name, url=entry.task.url,
+            retry_count=entry.dispatch_count, execution_count=entry.response_count,
+            status=status, eta=entry.eta, at=started_at,
+        ))
+        entry.dispatch_count += 1
+        if not 500 <= status < 600:
+            entry.response_count += 1
+        if entry.first_attempt_at is None:
+            entry.first_attempt_at = started_at
+        if 200 <= status < 300:
+            self._finish(queue, entry, now)
+        elif queue.settings.gives_up(entry.dispatch_count, now - entry.first_attempt_at):
+            logger.warning("giving up task %s in queue %s after %d attempts (last status %d)",
+                           entry.name, queue.name, entry.dispatch_count, status)
+            self.dropped.append((entry.name, queue.name, status))
+            self._finish(queue, entry, now)
+        else:
+            entry.previous_status = status
+            entry.eta = now + queue.settings.backoff(entry.dispatch_count)
+
+    def _finish(self, queue: _Queue, entry: _Entry, now: datetime) -> None:
+        queue.entries.pop(entry.name, None)
+        self._tombstones[(queue.name, entry.name)] = now + self._dedup_window
+

@@ -1,0 +1,437 @@
+"""Operations commands: sync, enable, disable, set, trigger, status, replay, scheduler.
+
+Thin click commands over :mod:`zenjobs.ops`, the executor and
+:class:`~zenjobs.backends.gcp.scheduler.SchedulerControl`. Each command is a
+composition root: it resolves settings (option > environment >
+``[tool.zenjobs]``), opens the store, reads the wall clock once, calls one
+library function and prints what it did. Exit codes and store URLs are in
+:mod:`zenjobs.cli.ops_support` and ``docs/operations.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import click
+
+from .. import ops
+from ..backends.base import JobStore, RunRecord
+from ..backends.telemetry import ConsoleTelemetrySink
+from ..descriptor import MASTER_JOB_ID
+from ..registry import ZenJobs
+from ..runtime.executor import ZenJobsExecutor
+from ..schedule import format_instant
+from .common import main, open_registry, registry_option
+from .ops_support import (
+    EXIT_FAILED,
+    Settings,
+    StoreSpec,
+    close_quietly,
+    fail,
+    open_store,
+    parse_store_url,
+    run_async,
+    store_options,
+)
+
+T = TypeVar("T")
+
+
+def _now() -> datetime:
+    """The one wall-clock read of a command."""
+    return datetime.now(timezone.utc)
+
+
+def _when(instant: datetime | None) -> str:
+    return format_instant(instant) if instant is not None else "none"
+
+
+def _with_store(settings: Settings, work: Callable[[JobStore], Awaitable[T]]) -> T:
+    spec = parse_store_url(settings.store_url)
+
+    async def body() -> T:
+        store = open_store(spec, settings.project)
+        try:
+            return await work(store)
+        finally:
+            await close_quietly(store)
+
+    return run_async(body)
+
+
+# -- sync ------------------------------------------------------------------------------------
+
+
+@main.command("sync")
+@registry_option
+@store_options
+@click.option("--reset", "reset", multiple=True, metavar="JOB",
+              help="Restore this job's document to the registry's config (repeatable).")
+def sync_command(registry_spec: str | None, reset: tuple[str, ...], **options: Any) -> None:
+    """Create missing job documents from the registry; report edited and orphan documents."""
+    registry = open_registry(registry_spec)
+    settings = Settings.load(options)
+    now = _now()
+    report = _with_store(settings, lambda store: ops.sync(registry, store, now, reset))
+    for job_id in report.created:
+        click.echo(f"created {job_id}")
+    for job_id in report.reset:
+        click.echo(f"reset {job_id} to the registry's config")
+    for job_id, fields in report.edited:
+        click.echo(f"kept {job_id}: edited at runtime ({', '.join(fields)}); "
+                   f"--reset {job_id} restores the registry's values")
+    for job_id in report.orphans:
+        click.echo(f"orphan {job_id}: not in the registry (document left alone)")
+    click.echo(f"sync: {len(report.created)} created, {len(report.reset)} reset, "
+               f"{len(report.unchanged)} unchanged, {len(report.orphans)} orphan(s) "
+               f"in {settings.store_url}")
+
+
+# -- enable / disable / set ------------------------------------------------------------------
+
+
+def _print_change(change: ops.Change, verb: str) -> None:
+    if not change.changed:
+        click.echo(f"{change.job_id} is already {change.after} (no change)")
+        return
+    if change.field == "enabled" and verb == "disabled":
+        click.echo(f"disabled {change.job_id} (was {change.before})")
+    elif change.field == "enabled":
+        click.echo(f"{verb} {change.job_id} (was {change.before}); "
+                   f"next run {_when(change.next_run_at)}")
+    else:
+        click.echo(f"set {change.job_id} schedule: {change.before} -> {change.after}; "
+                   f"next run {_when(change.next_run_at)}")
+
+
+@main.command("enable")
+@registry_option
+@store_options
+@click.argument("job")
+def enable_command(registry_spec: str | None, job: str, **options: Any) -> None:
+    """Enable JOB (its next slot is counted from now; missed slots are not caught up)."""
+    registry = open_registry(registry_spec)
+    settings = Settings.load(options)
+    now = _now()
+    change = _with_store(settings, lambda store: ops.enable(registry, store, job, now))
+    _print_change(change, "enabled")
+
+
+@main.command("disable")
+@registry_option
+@store_options
+@click.argument("job")
+def disable_command(registry_spec: str | None, job: str, **options: Any) -> None:
+    """Disable JOB: the master tick stops running it; queued runs are skipped."""
+    registry = open_registry(registry_spec)
+    settings = Settings.load(options)
+    now = _now()
+    change = _with_store(settings, lambda store: ops.disable(registry, store, job, now))
+    _print_change(change, "disabled")
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_UNIT = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``15m``, ``90m``, ``1h``, ``1d`` (whole minutes, hours or days) to a timedelta."""
+    match = _DURATION.match(text.lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 15m, 90m, 1h or 1d "
+                         "(whole minutes; seconds are below Cloud Scheduler's granularity)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)])
+
+
+def _duration_option(ctx: click.Context, param: click.Parameter,
+                     value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+@main.command("set")
+@registry_option
+@store_options
+@click.argument("job")
+@click.option("--cron", default=None, metavar="EXPR", help="New cron (scheduled jobs).")
+@click.option("--interval", default=None, metavar="DURATION", callback=_duration_option,
+              help="New interval (periodic jobs): 15m, 90m, 1h, 1d.")
+@click.option("--timezone", "tz", default=None, metavar="TZ", help="IANA time zone.")
+def set_command(registry_spec: str | None, job: str, cron: str | None,
+                interval: timedelta | None, tz: str | None, **options: Any) -> None:
+    """Change JOB's cron or interval and/or time zone (validated before writing)."""
+    if cron is None and interval is None and tz is None:
+        raise click.UsageError("give --cron EXPR, --interval DURATION or --timezone TZ")
+    if cron is not None and interval is not None:
+        raise click.UsageError("give --cron or --interval, not both")
+    registry = open_registry(registry_spec)
+    settings = Settings.load(options)
+    now = _now()
+    change = _with_store(settings, lambda store: ops.set_schedule(
+        registry, store, job, now, cron=cron, interval=interval, timezone=tz))
+    _print_change(change, "set")
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+@main.command("status")
+@registry_option
+@store_options
+@click.argument("job", required=False)
+@click.option("--runs", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="Latest runs shown per job.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def status_command(registry_spec: str | None, job: str | None, runs: int, as_json: bool,
+                   **options: Any) -> None:
+    """Show each job's config, next run, last runs and any misconfiguration."""
+    registry = open_registry(registry_spec)
+    settings = Settings.load(options)
+    now = _now()
+    statuses = _with_store(settings, lambda store: ops.status(registry, store, now, job, runs))
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+        return
+    for index, item in enumerate(statuses):
+        if index:
+            click.echo("")
+        _print_status(item)
+
+
+def _print_status(item: ops.JobStatus) -> None:
+    state = "enabled" if item.config.enabled else "disabled"
+    kind = item.type or "not in registry"
+    click.echo(f"{item.job_id}  [{kind}, {state}]  {item.schedule}")
+    if item.misconfigured:
+        click.echo(f"  MISCONFIGURED: {item.misconfigured}")
+    if not item.synced:
+        click.echo("  no document yet (registry defaults shown; zenjobs sync creates it)")
+    due = "  (due)" if item.due else ""
+    click.echo(f"  next run: {_when(item.next_run_at)}{due}")
+    last = item.last_status or "never completed"
+    at = f" at {format_instant(item.last_run_at)}" if item.last_run_at else ""
+    click.echo(f"  last completed: {last}{at}")
+    if not item.runs:
+        click.echo("  runs: none")
+    for run in item.runs:
+        took = f" {run.duration_ms} ms" if run.duration_ms is not None else ""
+        error = f"  {run.error}" if run.error else ""
+        click.echo(f"  {format_instant(run.scheduled_for)}  {run.status:<25} {run.trigger:<8} "
+                   f"attempt {run.attempt}{took}  {run.execution_id}{error}")
+
+
+# -- trigger / replay ------------------------------------------------------------------------
+
+
+def production_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Settings a firestore store needs to enqueue Cloud Tasks (as ZenJobsExecutor.production)."""
+    fn = click.option("--invoker-service-account", "invoker_service_account", default=None,
+                      help="Invoker account (else $ZENJOBS_INVOKER_SA, [tool.zenjobs] "
+                           "invoker_service_account, zenjobs-invoker@PROJECT).")(fn)
+    fn = click.option("--service-url", "service_url", default=None,
+                      help="Service URL (else $ZENJOBS_SERVICE_URL, [tool.zenjobs] "
+                           "service_url).")(fn)
+    fn = click.option("--location", "--region", "location", default=None,
+                      help="Cloud Tasks location (else $ZENJOBS_LOCATION, [tool.zenjobs] "
+                           "location / region).")(fn)
+    return fn
+
+
+def _executor(registry: ZenJobs, settings: Settings, spec: StoreSpec,
+              store: JobStore) -> ZenJobsExecutor:
+    telemetry = ConsoleTelemetrySink(sys.stderr)
+    if not spec.is_production:
+        return ZenJobsExecutor.development(registry, store=store, telemetry=telemetry)
+    project = settings.project
+    invoker = settings.get("invoker_service_account", ("ZENJOBS_INVOKER_SA",),
+                           ("invoker_service_account",),
+                           f"zenjobs-invoker@{project}.iam.gserviceaccount.com"
+                           if project else None)
+    return ZenJobsExecutor.production(
+        registry, project=project, location=settings.location,
+        service_url=settings.get("service_url", ("ZENJOBS_SERVICE_URL",), ("service_url",)),
+        invoker_service_account=invoker, collection=spec.target, store=store,
+        telemetry=telemetry)
+
+
+async def _deliver_here(executor: ZenJobsExecutor, wait: bool) -> int:
+    """Development: push the simulated queue's due tasks to this process's webhook.
+
+    With ``wait``, retries scheduled later are awaited in real time too.
+    Returns how many tasks are still pending (lost when the process exits).
+    """
+    queue: Any = executor.queue
+    if not hasattr(queue, "dispatch_due"):
+        return 0
+    while queue.pending():
+        await queue.dispatch_due()
+        due = queue.next_due_at()
+        if not wait or due is None or not queue.pending():
+            break
+        await executor.clock.sleep(max((due - executor.clock.now()).total_seconds(), 0.0))
+    return int(queue.pending())
+
+
+def _run_with_executor(registry: ZenJobs, settings: Settings, wait: bool,
+                       act: Callable[[ZenJobsExecutor], Awaitable[tuple[str, str]]],
+                       ) -> tuple[RunRecord | None, str, bool, int]:
+    """Start an executor on the store, ``act`` (returns job and execution id), report the run."""
+    spec = parse_store_url(settings.store_url)
+
+    async def body() -> tuple[RunRecord | None, str, bool, int]:
+        store = open_store(spec, settings.project)
+        try:
+            executor = _executor(registry, settings, spec, store)
+            try:
+                await executor.start()
+                job_id, execution_id = await act(executor)
+                pending = await _deliver_here(executor, wait) if not spec.is_production else 0
+                run = await executor.store.get_run(job_id, execution_id)
+                return run, execution_id, spec.is_production, pending
+            finally:
+                await executor.shutdown()
+        finally:
+            await close_quietly(store)
+
+    return run_async(body)
+
+
+def _report_run(run: RunRecord | None, execution_id: str, production: bool,
+                pending: int) -> None:
+    if production:
+        click.echo(f"enqueued {execution_id} to Cloud Tasks; the service runs it "
+                   f"(zenjobs status shows the outcome)")
+        return
+    if run is None:
+        click.echo(f"{execution_id}: no run record found")
+        return
+    took = f" in {run.duration_ms} ms" if run.duration_ms is not None else ""
+    error = f": {run.error_type}: {run.error_message}" if run.error_type else ""
+    click.echo(f"ran {execution_id} here: {run.status.value} (attempt {run.attempt}){took}"
+               f"{error}")
+    if pending:
+        click.echo(f"{pending} task(s) scheduled later were not delivered by this process: "
+                   f"the next `zenjobs dev` start enqueues unfinished runs again, or pass "
+                   f"--wait to wait for them here")
+    if run.status.is_completed and run.status.value != "success":
+        raise SystemExit(EXIT_FAILED)
+
+
+_WAIT_HELP = ("Development stores: also wait (in real time) for retries scheduled later; "
+              "without it only what is due now runs in this process.")
+
+
+@main.command("trigger")
+@registry_option
+@store_options
+@production_options
+@click.argument("job")
+@click.option("--payload", default=None, metavar="JSON", help="JSON payload for the handler.")
+@click.option("--wait", is_flag=True, help=_WAIT_HELP)
+def trigger_command(registry_spec: str | None, job: str, payload: str | None, wait: bool,
+                    **options: Any) -> None:
+    """Run JOB once now, outside its schedule (recorded and enqueued like any run)."""
+    data: Any = None
+    if payload is not None:
+        try:
+            data = json.loads(payload)
+        except ValueError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="'--payload'") from None
+    registry = open_registry(registry_spec)
+    if job not in registry:
+        fail(f"unknown job {job!r}", EXIT_FAILED)
+    settings = Settings.load(options)
+
+    async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
+        return job, await executor.trigger(job, data)
+
+    run, execution_id, production, pending = _run_with_executor(registry, settings, wait, act)
+    click.echo(f"triggered {job}: execution {execution_id}")
+    _report_run(run, execution_id, production, pending)
+
+
+@main.command("replay")
+@registry_option
+@store_options
+@production_options
+@click.argument("execution_id")
+@click.option("--wait", is_flag=True, help=_WAIT_HELP)
+def replay_command(registry_spec: str | None, execution_id: str, wait: bool,
+                   **options: Any) -> None:
+    """Run a failed or dead execution again, as its next attempt."""
+    registry = open_registry(registry_spec)
+    settings = Settings.load(options)
+
+    async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
+        reopened = await executor.replay(execution_id)
+        return reopened.job_id, execution_id
+
+    run, _, production, pending = _run_with_executor(registry, settings, wait, act)
+    attempt = f" as attempt {run.attempt}" if run is not None else ""
+    click.echo(f"replaying {execution_id}{attempt}")
+    _report_run(run, execution_id, production, pending)
+
+
+# -- scheduler -------------------------------------------------------------------------------
+
+
+@main.group("scheduler")
+def scheduler_group() -> None:
+    """Pause, resume or run the master Cloud Scheduler job (all schedules at once)."""
+
+
+def _scheduler_command(verb: str, done: str, summary: str) -> None:
+    @scheduler_group.command(verb, help=summary)
+    @click.option("--project", default=None,
+                  help="Google Cloud project (else $ZENJOBS_PROJECT, $GOOGLE_CLOUD_PROJECT, "
+                       "[tool.zenjobs] project).")
+    @click.option("--location", "--region", "location", default=None,
+                  help="Region of the job (else $ZENJOBS_LOCATION, [tool.zenjobs] location / "
+                       "region).")
+    @click.option("--job-name", "job_name", default=None,
+                  help=f"Cloud Scheduler job (else [tool.zenjobs] scheduler_job_name, "
+                       f"{MASTER_JOB_ID}).")
+    @click.option("--endpoint", default=None, hidden=True,
+                  help="host:port of a plain-gRPC Cloud Scheduler stand-in (tests).")
+    def command(**options: Any) -> None:
+        from ..backends.gcp.scheduler import MasterJobState, SchedulerControl
+
+        settings = Settings.load(options)
+        project, location = settings.project, settings.location
+        missing = [name for name, value in (("--project", project), ("--location", location))
+                   if not value]
+        if missing:
+            raise click.UsageError(f"missing {', '.join(missing)} (or set them in the "
+                                   "environment or under [tool.zenjobs])")
+        assert project is not None and location is not None
+        job_name = settings.get("job_name", ("ZENJOBS_SCHEDULER_JOB",),
+                                ("scheduler_job_name",), MASTER_JOB_ID) or MASTER_JOB_ID
+        endpoint = settings.get("endpoint", ("ZENJOBS_SCHEDULER_ENDPOINT",))
+        control = SchedulerControl(project, location, job_name, endpoint=endpoint)
+
+        async def body() -> MasterJobState:
+            try:
+                result: MasterJobState = await getattr(control, verb)()
+                return result
+            finally:
+                await close_quietly(control)
+
+        state = run_async(body)
+        click.echo(f"{done} {control.job_path} (state {state.state})")
+
+    del command
+
+
+_scheduler_command("pause", "paused", "Pause the master tick: no scheduled or periodic job "
+                   "fires until resume (endpoint jobs still run).")
+_scheduler_command("resume", "resumed", "Resume the master tick.")
+_scheduler_command("run", "ran", "Send one master tick now.")

@@ -1,0 +1,335 @@
+"""``zenjobs dev``: the whole runtime on one laptop, with no cloud account.
+
+One process runs:
+
+* the service (an ASGI app) under uvicorn on a loopback address only;
+* a simulated Cloud Tasks queue that pushes tasks over real HTTP to that
+  service, with schedule times, name dedup, rate limits and retries;
+* a master tick every simulated minute: an HTTP ``POST /_zenjobs/master``
+  with ``X-CloudScheduler-ScheduleTime``, exactly as Cloud Scheduler sends it;
+* the SQLite store (``.zenjobs/dev.sqlite3``), which outlives the process;
+* a clock that may run ``speed`` times faster than real time.
+
+The app gets these collaborators through a :class:`~zenjobs.runtime.devsession.DevSession`
+(see that module): its ``ZenJobsExecutor.development(jobs)`` needs no dev-only code.
+
+Stopping (Ctrl-C / SIGTERM): the tick loop stops, the queue starts no new
+push and waits (up to ``grace`` real seconds) for the pushes in flight, then
+uvicorn drains its requests and the app's lifespan closes the store. A run
+still going after the grace keeps its lease; tasks still queued are not lost
+either: the store is the source of truth, and on the next start every
+unfinished run (pending, retry scheduled, or running with a lease that will
+expire) is enqueued again under its deterministic task name
+(:func:`recover_unfinished`). A second Ctrl-C exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from .backends.base import RunRecord, RunStatus
+from .backends.console_telemetry import ConsoleTelemetrySink
+from .backends.pushers import HttpPusher
+from .backends.scaled_clock import ScaledClock
+from .backends.simulated_tasks import SimulatedCloudTasks
+from .errors import ConfigurationError, RegistryLoadError
+from .registry import ZenJobs
+from .runtime.devsession import DevSession, activated
+from .runtime.envelope import Envelope
+from .runtime.executor import ZenJobsExecutor
+from .schedule import format_instant
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_STORE = ".zenjobs/dev.sqlite3"
+DEFAULT_GRACE_SECONDS = 10.0
+TICK_INTERVAL = timedelta(minutes=1)
+#: Most recent runs per job scanned for unfinished ones at start.
+RECOVERY_SCAN_LIMIT = 500
+APP_ENV = "ZENJOBS_APP"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    """Everything ``zenjobs dev`` was asked for; see ``docs/dev.md``."""
+
+    app_spec: str | None  # module:attr of an ASGI app, or None for a bare webhook app
+    registry: ZenJobs | None  # needed when app_spec is None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    store: str = DEFAULT_STORE
+    speed: float = 1.0
+    grace: float = DEFAULT_GRACE_SECONDS
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def check_loopback(host: str) -> str:
+    """``host`` if it is a loopback address; the dev webhook has no authentication."""
+    if host == "localhost":
+        return host
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return host
+    except ValueError:
+        pass
+    raise ConfigurationError(
+        f"--host {host!r} is not a loopback address: zenjobs dev serves the webhook without "
+        "authentication, so it only listens on 127.0.0.1, ::1 or localhost. "
+        "To serve other machines, deploy with ZenJobsExecutor.production (OIDC required).")
+
+
+def load_asgi_app(spec: str, cwd: Path | None = None) -> Any:
+    """Import ``module:attribute`` (the working directory is importable) and return it."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise RegistryLoadError(f"app {spec!r} must look like 'module:attribute'")
+    root = str(cwd or Path.cwd())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module failing to import is their error to read
+        raise RegistryLoadError(
+            f"cannot import app module {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    app = getattr(module, attribute, None)
+    if app is None or not callable(app):
+        raise RegistryLoadError(f"{spec!r} is not an ASGI application")
+    return app
+
+
+def bare_app(jobs: ZenJobs) -> Starlette:
+    """A service that is only the zenjobs webhook, for a registry without an app."""
+    executor = ZenJobsExecutor.development(jobs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await executor.start()
+        try:
+            yield
+        finally:
+            await executor.shutdown()
+
+    return Starlette(routes=[Mount("/", app=executor.app)], lifespan=lifespan)
+
+
+async def simulated_start(store: str, wall_now: datetime) -> datetime:
+    """Where simulated time starts: the wall clock, or later if the store has seen later.
+
+    A session at ``--speed 120`` runs ahead of the wall clock; starting the next
+    one at the wall clock would move time backwards and leave every job waiting
+    for slots already claimed. Simulated time never runs backwards.
+    """
+    if store == ":memory:" or not await asyncio.to_thread(Path(store).is_file):
+        return wall_now
+    from .backends.sqlite import SqliteJobStore
+
+    with SqliteJobStore(store) as opened:
+        jobs = await opened.list_jobs()
+    seen = [j.updated_at for j in jobs if j.updated_at is not None]
+    return max([wall_now, *seen])
+
+
+def _redelivery(run: RunRecord, now: datetime) -> tuple[Envelope, datetime | None] | None:
+    """The task that continues an unfinished run, and when it is due (None: now)."""
+    if run.status is RunStatus.RUNNING:
+        when = run.lease_expires_at  # delivered after the lease expires: taken over
+    elif run.status is RunStatus.RETRY_SCHEDULED:
+        when = run.next_attempt_at
+    elif run.status is RunStatus.PENDING:
+        when = run.scheduled_for if run.attempt == 1 else None
+    else:
+        return None
+    env = Envelope(job_id=run.job_id, execution_id=run.execution_id, attempt=run.attempt,
+                   trigger=run.trigger, scheduled_for=run.scheduled_for, payload=run.payload)
+    return env, (when if when is not None and when > now else None)
+
+
+async def recover_unfinished(executor: ZenJobsExecutor,
+                             limit: int = RECOVERY_SCAN_LIMIT) -> int:
+    """Enqueue a task for every unfinished run in the store; returns how many.
+
+    The simulated queue lives in memory, so its tasks end with the process;
+    the run records do not. Task names are derived from (execution, attempt),
+    so enqueueing a task that still exists is harmless (ALREADY_EXISTS).
+    """
+    engine = executor.engine
+    now = executor.clock.now()
+    count = 0
+    for desc in executor.jobs:
+        for run in await executor.store.list_runs(desc.id, limit):
+            plan = _redelivery(run, now)
+            if plan is None:
+                continue
+            env, when = plan
+            await engine.queue.enqueue(engine.deps.task_for(desc, env, when))
+            count += 1
+    return count
+
+
+class _DevServer(uvicorn.Server):
+    """uvicorn, except that the first Ctrl-C asks the dev loops to stop first.
+
+    Our own loops push requests into this server, so they must stop before it
+    stops accepting connections; the server exits when :meth:`finish` is called.
+    A second signal exits at once. Signals are not re-raised after a clean
+    shutdown, so the process exits 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+        self.stopping = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stopping or not self.started:
+            self.should_exit = True
+            self.force_exit = self.stopping
+            self.stopping = True
+            return
+        self.stopping = True
+        self._on_stop()
+
+    def finish(self) -> None:
+        self.should_exit = True
+
+
+async def _ticker(url: str, clock: ScaledClock, stop: asyncio.Event, out: TextIO) -> None:
+    """Cloud Scheduler's part: POST the master tick at every whole simulated minute."""
+    async with httpx.AsyncClient(trust_env=False, timeout=None) as client:
+        while not stop.is_set():
+            now = clock.now()
+            due = EPOCH + ((now - EPOCH) // TICK_INTERVAL + 1) * TICK_INTERVAL
+            sleeper = asyncio.ensure_future(clock.sleep((due - now).total_seconds()))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            sleeper.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return
+            try:
+                response = await client.post(
+                    f"{url}/_zenjobs/master",
+                    headers={"X-CloudScheduler-ScheduleTime": format_instant(due),
+                             "User-Agent": "Google-Cloud-Scheduler"})
+            except httpx.HTTPError as exc:
+                _say(out, f"master tick {format_instant(due)} not delivered: {exc!r}")
+                continue
+            if response.status_code >= 300:
+                _say(out, f"master tick {format_instant(due)} answered "
+                          f"{response.status_code}: {response.text[:300]}")
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    loop.call_soon_threadsafe(callback)
+
+
+def _say(out: TextIO, message: str) -> None:
+    out.write(f"zenjobs dev: {message}\n")
+    out.flush()
+
+
+async def _drive(server: _DevServer, session: DevSession, queue: SimulatedCloudTasks,
+                 clock: ScaledClock, stop: asyncio.Event, options: DevOptions,
+                 out: TextIO) -> None:
+    """Wait for the server, recover, run the loops until ``stop``, then drain and stop it."""
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    try:
+        recovered = 0
+        for executor in session.executors:
+            recovered += await recover_unfinished(executor)
+        if not session.executors:
+            _say(out, "warning: the app built no ZenJobsExecutor.development(...) while "
+                      "loading; ticks and tasks will reach it over HTTP only")
+        if recovered:
+            _say(out, f"re-enqueued {recovered} unfinished run(s) from the store")
+    except Exception as exc:
+        _say(out, f"could not recover unfinished runs: {type(exc).__name__}: {exc}")
+    _say(out, f"serving {options.url} (Ctrl-C to stop)")
+    loops = [asyncio.ensure_future(queue.serve(stop)),
+             asyncio.ensure_future(_ticker(options.url, clock, stop, out))]
+    await stop.wait()
+    in_flight = sum(1 for t in queue.scheduled() if t.in_flight)
+    _say(out, f"stopping: {in_flight} delivery(ies) in flight, waiting up to "
+              f"{options.grace:g}s for them")
+    _, pending = await asyncio.wait(loops, timeout=options.grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    if pending:
+        _say(out, "grace period over: runs still going keep their lease and are taken "
+                  "over on the next start")
+    waiting = queue.pending()
+    if waiting:
+        _say(out, f"{waiting} queued task(s) not delivered yet: their runs are in the store "
+                  "and are enqueued again on the next start")
+    server.finish()
+
+
+async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
+    """Run ``zenjobs dev`` until a signal; returns the process exit code."""
+    out = out if out is not None else sys.stdout
+    check_loopback(options.host)
+    wall_now = datetime.now(timezone.utc)  # the composition root reads the wall clock once
+    start = await simulated_start(options.store, wall_now)
+    clock = ScaledClock(options.speed, start)
+    pusher = HttpPusher()
+    queue = SimulatedCloudTasks(clock, pusher)
+    session = DevSession(store=options.store, clock=clock, telemetry=ConsoleTelemetrySink(out),
+                         queue=queue, service_url=options.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with activated(session):
+        if options.app_spec is not None:
+            app = load_asgi_app(options.app_spec)
+        elif options.registry is not None:
+            app = bare_app(options.registry)
+        else:
+            raise ConfigurationError("zenjobs dev needs an app (--app) or a registry (--registry)")
+        config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on",
+                                log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=max(int(options.grace), 1))
+        server = _DevServer(config, lambda: _call_soon(loop, stop.set))
+        speed = f", simulated time x{options.speed:g}" if options.speed != 1 else ""
+        _say(out, f"app {options.app_spec or '(webhook only)'}, store {options.store}"
+                  f"{speed}, starting at {format_instant(start)}")
+        driver = asyncio.ensure_future(_drive(server, session, queue, clock, stop, options, out))
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            if not driver.done():
+                driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
+            await pusher.aclose()
+    _say(out, f"stopped; state kept in {options.store}")
+    return 0
+
+
+def configure_logging() -> None:
+    """Warnings and errors from zenjobs and the app, without timestamps (telemetry has them)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+

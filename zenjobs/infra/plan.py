@@ -1,0 +1,221 @@
+"""The infrastructure plan: what Terraform must create for a registry, as data.
+
+The plan is the single place where decisions are made (which queues, which
+limits, which bindings); templates only loop over it and substitute. Every
+collection is a tuple in a stable order, so the same registry always yields
+the same plan and therefore byte-identical files.
+
+Queue rule (shared with the runtime through :attr:`JobDescriptor.queue_id`):
+a job's tasks go to ``descriptor.queue`` when it names one, else to
+``zenjobs-<weight>``. Every queue any descriptor routes to is created, because
+even light recurring jobs enqueue their retries. A queue gets the strictest
+rate limit any of its jobs asks for. Heavy jobs must not share a queue with
+other weights: their queue is routed to the heavy worker when there is one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..descriptor import MASTER_JOB_ID, JobDescriptor, Weight
+from ..errors import ConfigurationError, DefinitionError
+
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_SERVICE = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
+_URL = re.compile(r"^https://[a-z0-9.-]+$")
+_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$")
+
+#: The master tick's path on the service (the runtime mounts it there).
+MASTER_PATH = "/_zenjobs/master"
+#: Every minute: the finest grain a periodic job may ask for.
+MASTER_SCHEDULE = "* * * * *"
+MASTER_TIME_ZONE = "Etc/UTC"
+
+#: Backstop retry config of every queue. Retries are the executor's; the queue
+#: only retries crashes, infrastructure 5xx and "lease held" 503s.
+BACKSTOP_MAX_ATTEMPTS = 5
+BACKSTOP_MIN_BACKOFF = timedelta(seconds=10)
+BACKSTOP_MAX_BACKOFF_FLOOR = timedelta(minutes=5)
+BACKSTOP_MAX_BACKOFF_CAP = timedelta(hours=1)
+BACKSTOP_MAX_DOUBLINGS = 4
+
+
+@dataclass(frozen=True)
+class InfraSettings:
+    """Where the infrastructure goes; checked on construction."""
+
+    project: str
+    region: str
+    service: str
+    service_url: str
+    heavy_service: str | None = None
+    heavy_service_url: str | None = None
+    runtime_service_account: str | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+
+        def check(name: str, value: str | None, pattern: re.Pattern[str], hint: str) -> None:
+            if value is not None and not (isinstance(value, str) and pattern.match(value)):
+                problems.append(f"{name} {value!r} {hint}")
+
+        check("project", self.project, _PROJECT, "is not a Google Cloud project id")
+        check("region", self.region, _REGION, "is not a region like europe-west1")
+        check("service", self.service, _SERVICE, "is not a Cloud Run service name")
+        check("service_url", self.service_url, _URL, "must be https://HOST with no path")
+        check("heavy_service", self.heavy_service, _SERVICE, "is not a Cloud Run service name")
+        check("heavy_service_url", self.heavy_service_url, _URL, "must be https://HOST, no path")
+        check(
+            "runtime_service_account",
+            self.runtime_service_account,
+            _SERVICE_ACCOUNT,
+            "is not a service account email",
+        )
+        if (self.heavy_service is None) != (self.heavy_service_url is None):
+            problems.append("heavy_service and heavy_service_url go together: set both or neither")
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """One Cloud Tasks queue and the jobs routed to it."""
+
+    name: str
+    jobs: tuple[str, ...]
+    heavy: bool
+    target_url: str
+    max_dispatches_per_second: float | None
+    max_concurrent_dispatches: int | None
+    max_attempts: int
+    min_backoff: timedelta
+    max_backoff: timedelta
+    max_doublings: int
+
+
+@dataclass(frozen=True)
+class SchedulerPlan:
+    """The one Cloud Scheduler job: the master tick."""
+
+    name: str
+    schedule: str
+    time_zone: str
+    uri: str
+    audience: str
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One IAM grant, described for humans (the module holds the real resources)."""
+
+    role: str
+    member: str
+    resource: str
+
+
+@dataclass(frozen=True)
+class InfraPlan:
+    settings: InfraSettings
+    queues: tuple[QueuePlan, ...]
+    scheduler: SchedulerPlan
+    bindings: tuple[Binding, ...]
+    recurring_jobs: tuple[str, ...]
+
+    @property
+    def scheduler_jobs(self) -> int:
+        """Always 1: every schedule is served by the master tick."""
+        return 1
+
+    def queue(self, name: str) -> QueuePlan:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        raise KeyError(name)
+
+
+def build_plan(descriptors: Iterable[JobDescriptor], settings: InfraSettings) -> InfraPlan:
+    """Derive the plan; raises :class:`DefinitionError` naming the job that breaks a rule."""
+    by_queue: dict[str, list[JobDescriptor]] = {}
+    for descriptor in descriptors:
+        by_queue.setdefault(descriptor.queue_id, []).append(descriptor)
+    if not by_queue:
+        raise ConfigurationError("the registry holds no jobs: there is nothing to generate")
+    queues = tuple(_queue(name, by_queue[name], settings) for name in sorted(by_queue))
+    all_jobs = [d for name in sorted(by_queue) for d in by_queue[name]]
+    recurring = tuple(sorted(d.id for d in all_jobs if d.is_recurring))
+    scheduler = SchedulerPlan(
+        name=MASTER_JOB_ID,
+        schedule=MASTER_SCHEDULE,
+        time_zone=MASTER_TIME_ZONE,
+        uri=settings.service_url + MASTER_PATH,
+        audience=settings.service_url,
+    )
+    return InfraPlan(settings, queues, scheduler, _bindings(settings, queues), recurring)
+
+
+def _queue(name: str, jobs: list[JobDescriptor], settings: InfraSettings) -> QueuePlan:
+    heavy = [d.id for d in jobs if d.weight is Weight.HEAVY]
+    if heavy and len(heavy) != len(jobs):
+        other = next(d for d in jobs if d.weight is not Weight.HEAVY)
+        raise DefinitionError(
+            heavy[0],
+            "queue",
+            f"heavy jobs need their own queue, but {name!r} is shared with "
+            f"{other.weight.value} job {other.id!r}",
+        )
+    rps = [d.rate_limit.max_dispatches_per_second for d in jobs if d.rate_limit is not None]
+    conc = [d.rate_limit.max_concurrent_dispatches for d in jobs if d.rate_limit is not None]
+    rps_set = [v for v in rps if v is not None]
+    conc_set = [v for v in conc if v is not None]
+    # A "lease held" 503 must still be retried once the holder's lease (at most
+    # the job's timeout) has expired, so the backstop backs off at least that long.
+    longest = max(d.timeout for d in jobs)
+    max_backoff = min(max(longest, BACKSTOP_MAX_BACKOFF_FLOOR), BACKSTOP_MAX_BACKOFF_CAP)
+    is_heavy = bool(heavy)
+    target = settings.heavy_service_url if is_heavy and settings.heavy_service_url else None
+    return QueuePlan(
+        name=name,
+        jobs=tuple(sorted(d.id for d in jobs)),
+        heavy=is_heavy,
+        target_url=target or settings.service_url,
+        max_dispatches_per_second=min(rps_set) if rps_set else None,
+        max_concurrent_dispatches=min(conc_set) if conc_set else None,
+        max_attempts=BACKSTOP_MAX_ATTEMPTS,
+        min_backoff=BACKSTOP_MIN_BACKOFF,
+        max_backoff=_whole_seconds(max_backoff),
+        max_doublings=BACKSTOP_MAX_DOUBLINGS,
+    )
+
+
+def _whole_seconds(value: timedelta) -> timedelta:
+    return timedelta(seconds=int(value.total_seconds() + 0.999999))
+
+
+def _bindings(settings: InfraSettings, queues: tuple[QueuePlan, ...]) -> tuple[Binding, ...]:
+    runtime = settings.runtime_service_account or "zenjobs-runtime (created)"
+    runtime_member = f"serviceAccount:{runtime}"
+    invoker = "serviceAccount:zenjobs-invoker"
+    services = [settings.service] + ([settings.heavy_service] if settings.heavy_service else [])
+    bindings = [Binding("roles/run.invoker", invoker, f"Cloud Run service {s}") for s in services]
+    invoker_account = "service account zenjobs-invoker"
+    bindings.append(Binding("roles/iam.serviceAccountUser", runtime_member, invoker_account))
+    bindings.extend(
+        Binding("roles/cloudtasks.enqueuer", runtime_member, f"Cloud Tasks queue {q.name}")
+        for q in queues
+    )
+    bindings.append(
+        Binding("roles/datastore.user", runtime_member, f"project {settings.project} (Firestore)")
+    )
+    bindings.extend(
+        Binding(
+            "roles/iam.serviceAccountOpenIdTokenCreator",
+            f"{agent} service agent",
+            invoker_account,
+        )
+        for agent in ("Cloud Scheduler", "Cloud Tasks")
+    )
+    return tuple(bindings)

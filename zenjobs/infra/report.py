@@ -1,0 +1,44 @@
+"""The human summary ``zenjobs gen-infra`` prints after writing."""
+
+from __future__ import annotations
+
+from .cost import FREE_JOBS_PER_BILLING_ACCOUNT, PRICE_PER_JOB_MONTH, format_usd, scheduler_cost
+from .plan import InfraPlan, QueuePlan
+
+
+def _limits(queue: QueuePlan) -> str:
+    parts: list[str] = []
+    if queue.max_dispatches_per_second is not None:
+        parts.append(f"{queue.max_dispatches_per_second:g}/s")
+    if queue.max_concurrent_dispatches is not None:
+        parts.append(f"{queue.max_concurrent_dispatches} concurrent")
+    return ", ".join(parts) or "default limits"
+
+
+def summary_lines(plan: InfraPlan) -> list[str]:
+    """Queues, the one scheduler job, IAM bindings and the Cloud Scheduler cost."""
+    lines = [f"queues: {len(plan.queues)}"]
+    width = max(len(q.name) for q in plan.queues)
+    for q in plan.queues:
+        jobs = f"{len(q.jobs)} job{'s' if len(q.jobs) != 1 else ''}"
+        target = f" -> {q.target_url}" if q.heavy else ""
+        heavy = ", heavy" if q.heavy else ""
+        lines.append(f"  {q.name.ljust(width)}  {jobs}, {_limits(q)}{heavy}{target}")
+    s = plan.scheduler
+    lines.append(
+        f"scheduler jobs: {plan.scheduler_jobs} "
+        f"({s.name}, {s.schedule!r} {s.time_zone}, POST {s.uri})"
+    )
+    lines.append(f"IAM bindings: {len(plan.bindings)}")
+    role_width = max(len(b.role) for b in plan.bindings)
+    lines.extend(f"  {b.role.ljust(role_width)}  {b.member} on {b.resource}" for b in plan.bindings)
+    cost = scheduler_cost(len(plan.recurring_jobs))
+    lines.append(
+        f"Cloud Scheduler: {format_usd(cost.master_monthly)}/month "
+        f"for {cost.master_jobs} master job; "
+        f"one job per schedule would be {cost.per_schedule_jobs} jobs = "
+        f"{format_usd(cost.per_schedule_monthly)}/month "
+        f"({format_usd(PRICE_PER_JOB_MONTH)} per job per month beyond "
+        f"{FREE_JOBS_PER_BILLING_ACCOUNT} free per billing account)"
+    )
+    return lines

@@ -1,0 +1,218 @@
+"""The job engine: the runtime behind the webhook, the executor and the CLI.
+
+:class:`JobEngine` implements :class:`~zenjobs.runtime.protocol.WebhookHandler`
+(deliveries, master ticks, health) and the operations callers start
+(``schedule``, ``trigger``, ``replay``, ``sync``). It is the composition root
+for time: each entry point reads ``now`` from the injected clock once and
+passes it down, so nothing below it reads the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..backends.base import (
+    Clock,
+    JobStore,
+    RunRecord,
+    RunStatus,
+    TaskQueue,
+    TelemetrySink,
+    Trigger,
+)
+from ..descriptor import JobDescriptor, JobType
+from ..errors import InvalidRequestError, ZenjobsError
+from ..registry import ZenJobs
+from ..schedule import format_instant, next_fire, require_utc
+from .effective import config_from_descriptor
+from .envelope import (
+    Envelope,
+    decode_envelope,
+    key_execution_id,
+    token_execution_id,
+)
+from .protocol import DeliveryOutcome
+from .runner import HeavyRunner, RuntimeDeps, new_token, run_delivery
+from .tick import master_tick
+
+DEFAULT_BATCH_SIZE = 100
+
+
+class JobEngine:
+    """Runs jobs of one registry over a store, a task queue, a clock and a telemetry sink."""
+
+    def __init__(self, registry: ZenJobs, store: JobStore, queue: TaskQueue, clock: Clock,
+                 telemetry: TelemetrySink | None = None, *, service_url: str,
+                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 lease_grace: timedelta = timedelta(seconds=30),
+                 instance: str | None = None, id_source: Callable[[], str] | None = None,
+                 heavy_runner: HeavyRunner | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.registry = registry
+        self.batch_size = batch_size
+        source = id_source or new_token
+        self.deps = RuntimeDeps(
+            registry=registry, store=store, queue=queue, clock=clock, telemetry=telemetry,
+            service_url=service_url, instance=instance or source(), lease_grace=lease_grace,
+            heavy_runner=heavy_runner, id_source=source,
+        )
+
+    # -- collaborators -----------------------------------------------------
+
+    @property
+    def store(self) -> JobStore:
+        return self.deps.store
+
+    @property
+    def queue(self) -> TaskQueue:
+        return self.deps.queue
+
+    @queue.setter
+    def queue(self, queue: TaskQueue) -> None:
+        self.deps.queue = queue
+
+    @property
+    def clock(self) -> Clock:
+        return self.deps.clock
+
+    @property
+    def telemetry(self) -> TelemetrySink | None:
+        return self.deps.telemetry
+
+    def running(self) -> list[str]:
+        """Job ids with a handler running in this process now (for the loop-lag monitor)."""
+        # A dict copy is atomic under the GIL: the loop-lag watchdog calls this from a thread.
+        return sorted(set(self.deps.running.copy().values()))
+
+    # -- WebhookHandler ----------------------------------------------------
+
+    async def deliver(self, job_id: str, body: bytes,
+                      headers: Mapping[str, str]) -> DeliveryOutcome:
+        """``POST /_zenjobs/run/{job_id}``: decode the envelope and run that attempt."""
+        self.registry.get(job_id)  # UnknownJobError (404) before parsing anything else
+        envelope = decode_envelope(body, job_id)
+        return await run_delivery(self.deps, envelope)
+
+    async def master_tick(self, schedule_time: datetime | None) -> Mapping[str, Any]:
+        """``POST /_zenjobs/master``: a tick at the scheduler's logical time, else now."""
+        return await self.tick(schedule_time)
+
+    async def health(self) -> Mapping[str, Any]:
+        return {
+            "status": "ok",
+            "jobs": len(self.registry),
+            "instance": self.deps.instance,
+            "running": self.running(),
+            "now": format_instant(self.clock.now()),
+        }
+
+    # -- operations --------------------------------------------------------
+
+    async def tick(self, now: datetime | None = None) -> dict[str, Any]:
+        """One master tick at ``now`` (default: the clock's now)."""
+        instant = require_utc(now, "now") if now is not None else self.clock.now()
+        return await master_tick(self.deps, instant, self.batch_size)
+
+    async def sync(self, now: datetime | None = None) -> list[str]:
+        """Create the job document of every registered job that has none.
+
+        Existing documents are never overwritten (runtime edits win). Returns
+        the ids of the documents created.
+        """
+        instant = now or self.clock.now()
+        created: list[str] = []
+        for desc in self.registry:
+            first = next_fire(desc, instant) if desc.is_recurring else None
+            _, new = await self.store.ensure_job(desc.id, config_from_descriptor(desc), first,
+                                                 instant)
+            if new:
+                created.append(desc.id)
+        return created
+
+    async def schedule(self, job_id: str, payload: Any = None, *, delay: timedelta | None = None,
+                       at: datetime | None = None, idempotency_key: str | None = None) -> str:
+        """Schedule a run of the endpoint job ``job_id``; returns its execution id.
+
+        The payload is checked (JSON, size) before anything is written. The same
+        ``idempotency_key`` always yields the same execution id and one run.
+        """
+        desc = self.registry.get(job_id)
+        if desc.type is not JobType.ENDPOINT:
+            raise InvalidRequestError(
+                f"job {job_id!r}, field 'type': schedule() is for endpoint jobs, this one is "
+                f"{desc.type.value}; use trigger() to run it once now")
+        return await self._enqueue_new(desc, payload, Trigger.ENDPOINT, delay, at,
+                                       idempotency_key)
+
+    async def trigger(self, job_id: str, payload: Any = None, *,
+                      idempotency_key: str | None = None) -> str:
+        """Run any job once now, outside its schedule (``zenjobs trigger``)."""
+        desc = self.registry.get(job_id)
+        return await self._enqueue_new(desc, payload, Trigger.MANUAL, None, None,
+                                       idempotency_key)
+
+    async def _enqueue_new(self, desc: JobDescriptor, payload: Any, trigger: Trigger,
+                           delay: timedelta | None, at: datetime | None,
+                           idempotency_key: str | None) -> str:
+        if delay is not None and at is not None:
+            raise InvalidRequestError(f"job {desc.id!r}, field 'at': give delay or at, not both")
+        if delay is not None and delay < timedelta(0):
+            raise InvalidRequestError(f"job {desc.id!r}, field 'delay': must not be negative")
+        if idempotency_key is not None and not idempotency_key:
+            raise InvalidRequestError(f"job {desc.id!r}, field 'idempotency_key': empty")
+        now = self.clock.now()
+        when = require_utc(at, "at") if at is not None else now + (delay or timedelta(0))
+        execution_id = (key_execution_id(desc.id, idempotency_key) if idempotency_key
+                        else token_execution_id(desc.id, self.deps.id_source()))
+        env = Envelope(job_id=desc.id, execution_id=execution_id, attempt=1, trigger=trigger,
+                       scheduled_for=when, payload=payload)
+        task = self.deps.task_for(desc, env, when if when > now else None)  # checks the payload
+        created = await self.store.create_run(RunRecord(
+            job_id=desc.id, execution_id=execution_id, trigger=trigger, scheduled_for=when,
+            attempt=1, payload=payload, created_at=now))
+        if not created:
+            existing = await self.store.get_run(desc.id, execution_id)
+            if (existing is None or existing.attempt != 1
+                    or existing.status is not RunStatus.PENDING):
+                return execution_id  # already ran or running: nothing to send again
+            # A first call may have died before enqueueing: send the original again
+            # (the task name is the same, so the queue deduplicates).
+            env = Envelope(job_id=desc.id, execution_id=execution_id, attempt=1,
+                           trigger=existing.trigger, scheduled_for=existing.scheduled_for,
+                           payload=existing.payload)
+            when = existing.scheduled_for
+            task = self.deps.task_for(desc, env, when if when > now else None)
+        await self.queue.enqueue(task)
+        return execution_id
+
+    async def replay(self, execution_id: str, *, job_id: str | None = None) -> RunRecord:
+        """Run a failed or dead execution again, as a new attempt with trigger ``replay``.
+
+        ``job_id`` may be omitted: it is found from the execution id's prefix.
+        """
+        now = self.clock.now()
+        job = job_id or await self._job_of(execution_id)
+        desc = self.registry.get(job)
+        run = await self.store.reopen_run(job, execution_id, now)
+        if run is None:
+            existing = await self.store.get_run(job, execution_id)
+            state = existing.status.value if existing is not None else "not found"
+            raise ZenjobsError(f"job {job!r}: execution {execution_id!r} cannot be replayed "
+                               f"({state}); only failure and dead runs can")
+        env = Envelope(job_id=job, execution_id=execution_id, attempt=run.attempt,
+                       trigger=Trigger.REPLAY, scheduled_for=run.scheduled_for,
+                       payload=run.payload)
+        await self.queue.enqueue(self.deps.task_for(desc, env, None))
+        return run
+
+    async def _job_of(self, execution_id: str) -> str:
+        candidates = sorted((d.id for d in self.registry if execution_id.startswith(d.id + "-")),
+                            key=len, reverse=True)
+        for candidate in candidates:
+            if await self.store.get_run(candidate, execution_id) is not None:
+                return candidate
+        raise ZenjobsError(f"no run with execution id {execution_id!r} in any registered job")
+

@@ -1,0 +1,340 @@
+"""``ZenJobsExecutor``: the one public entry point of the runtime.
+
+Two explicit modes, never guessed from the environment:
+
+* :meth:`ZenJobsExecutor.development`: an embedded store (SQLite file by
+  default, ``":memory:"`` for tests), a simulated Cloud Tasks queue pushing
+  in-process to this executor's own webhook, no OIDC.
+* :meth:`ZenJobsExecutor.production`: Firestore and Cloud Tasks, OIDC required
+  on every webhook; settings come from arguments, else environment variables,
+  and a missing one is an error naming *every* missing setting.
+
+The executor is the composition root: it reads the clock and wires the
+collaborators; the :class:`~zenjobs.runtime.engine.JobEngine` does the work.
+Cloud SDKs are imported only inside :meth:`production`, so importing this
+module (or ``zenjobs``) never imports ``google.cloud``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import Clock, JobStore, RunRecord, TaskQueue, TelemetrySink
+from ..backends.clock import SystemClock
+from ..backends.telemetry import LogTelemetrySink
+from ..errors import ConfigurationError
+from ..registry import ZenJobs
+from .engine import DEFAULT_BATCH_SIZE, JobEngine
+from .runner import HeavyRunner
+
+if TYPE_CHECKING:
+    from .oidc import OidcVerifier
+
+ASGIApp = Callable[..., Any]
+
+DEFAULT_DEV_STORE = ".zenjobs/dev.sqlite3"
+DEFAULT_DEV_URL = "http://127.0.0.1:8080"
+
+#: Environment variables production reads, in order of precedence, per setting.
+PRODUCTION_ENV: dict[str, tuple[str, ...]] = {
+    "project": ("ZENJOBS_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+    "location": ("ZENJOBS_LOCATION",),
+    "service_url": ("ZENJOBS_SERVICE_URL",),
+    "invoker_service_account": ("ZENJOBS_INVOKER_SA",),
+}
+
+
+class ZenJobsExecutor:
+    """Runs a registry's jobs; build it with :meth:`development` or :meth:`production`."""
+
+    def __init__(self, jobs: ZenJobs, *, mode: str, store: JobStore, queue: TaskQueue | None,
+                 clock: Clock, telemetry: TelemetrySink | None, service_url: str,
+                 verifier: OidcVerifier | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 lease_grace: timedelta = timedelta(seconds=30),
+                 id_source: Callable[[], str] | None = None,
+                 heavy_runner: HeavyRunner | None = None,
+                 settings: Mapping[str, str] | None = None,
+                 loop_lag_threshold: float | None = 0.25) -> None:
+        self.jobs = jobs
+        self.mode = mode
+        self.settings = dict(settings or {})
+        self.loop_lag_threshold = loop_lag_threshold
+        self._verifier = verifier
+        self._app: ASGIApp | None = None
+        self._monitor: Any = None
+        self._closers: list[Any] = []
+        self._engine = JobEngine(
+            jobs, store, queue if queue is not None else _NoQueue(), clock, telemetry,
+            service_url=service_url, batch_size=batch_size, lease_grace=lease_grace,
+            id_source=id_source, heavy_runner=heavy_runner,
+        )
+
+    # -- construction ------------------------------------------------------
+
+    @classmethod
+    def development(cls, jobs: ZenJobs, *, store: str | JobStore = DEFAULT_DEV_STORE,
+                    clock: Clock | None = None, telemetry: TelemetrySink | None = None,
+                    queue: TaskQueue | None = None, service_url: str = DEFAULT_DEV_URL,
+                    batch_size: int = DEFAULT_BATCH_SIZE,
+                    lease_grace: timedelta = timedelta(seconds=30),
+                    id_source: Callable[[], str] | None = None,
+                    heavy_runner: HeavyRunner | None = None,
+                    loop_lag_threshold: float | None = 0.25) -> ZenJobsExecutor:
+        """An executor on an embedded store and a simulated queue; no cloud, no OIDC.
+
+        ``store`` is a SQLite file path (created with its directory), ``":memory:"``
+        for an in-memory store, or any JobStore. Without ``queue``, tasks go to a
+        ``SimulatedCloudTasks`` that delivers them in-process to this executor's
+        webhook; drive it with :func:`zenjobs.testing.run_until_idle` or its
+        ``serve()`` loop.
+        """
+        from .devsession import active_session
+
+        session = active_session()  # `zenjobs dev` lends its collaborators (docs/dev.md)
+        if session is not None:
+            store = session.store if store == DEFAULT_DEV_STORE else store
+            clock = clock or session.clock
+            telemetry = telemetry if telemetry is not None else session.telemetry
+            queue = queue if queue is not None else session.queue
+            service_url = session.service_url if service_url == DEFAULT_DEV_URL else service_url
+        clock = clock or SystemClock()
+        executor = cls(jobs, mode="development", store=_dev_store(store), queue=queue,
+                       clock=clock, telemetry=telemetry if telemetry is not None
+                       else LogTelemetrySink(), service_url=service_url, batch_size=batch_size,
+                       lease_grace=lease_grace, id_source=id_source, heavy_runner=heavy_runner,
+                       loop_lag_threshold=loop_lag_threshold)
+        if queue is None:
+            from ..backends.simulated_tasks import AsgiPusher, SimulatedCloudTasks
+
+            async def own_app(scope: Any, receive: Any, send: Any) -> None:
+                await executor.app(scope, receive, send)
+
+            pusher = AsgiPusher(own_app)
+            executor._closers.append(pusher)
+            executor.engine.queue = SimulatedCloudTasks(clock, pusher)
+        if session is not None:
+            session.executors.append(executor)
+        return executor
+
+    @classmethod
+    def production(cls, jobs: ZenJobs, *, project: str | None = None,
+                   location: str | None = None, service_url: str | None = None,
+                   invoker_service_account: str | None = None, collection: str = "jobs",
+                   store: JobStore | None = None, queue: TaskQueue | None = None,
+                   clock: Clock | None = None, telemetry: TelemetrySink | None = None,
+                   verifier: OidcVerifier | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                   loop_lag_threshold: float | None = 0.25,
+                   environ: Mapping[str, str] | None = None) -> ZenJobsExecutor:
+        """An executor on Firestore and Cloud Tasks, with OIDC required on the webhook.
+
+        Each setting is taken from its argument, else from the environment
+        (see :data:`PRODUCTION_ENV`); :class:`ConfigurationError` names every
+        one that is missing. ``store``/``queue``/``verifier`` may be injected
+        (tests, emulators); otherwise the GCP backends are imported here.
+        """
+        settings = resolve_production_settings(
+            {"project": project, "location": location, "service_url": service_url,
+             "invoker_service_account": invoker_service_account},
+            os.environ if environ is None else environ,
+            needs_location=queue is None,
+        )
+        url = settings["service_url"]
+        if store is None:
+            from ..backends.gcp.firestore import FirestoreJobStore
+
+            store = FirestoreJobStore(settings["project"], collection=collection)
+        if queue is None:
+            from ..backends.gcp.cloud_tasks import CloudTasksQueue
+
+            queue = CloudTasksQueue(
+                settings["project"], settings["location"],
+                invoker_service_account=settings["invoker_service_account"], audience=url,
+            )
+        if verifier is None:
+            from .oidc import OidcVerifier
+
+            verifier = OidcVerifier(url, [settings["invoker_service_account"]])
+        return cls(jobs, mode="production", store=store, queue=queue,
+                   clock=clock or SystemClock(),
+                   telemetry=telemetry if telemetry is not None else LogTelemetrySink(),
+                   service_url=url, verifier=verifier, batch_size=batch_size,
+                   settings=settings, loop_lag_threshold=loop_lag_threshold)
+
+    # -- accessors ---------------------------------------------------------
+
+    @property
+    def engine(self) -> JobEngine:
+        return self._engine
+
+    @property
+    def store(self) -> JobStore:
+        return self._engine.store
+
+    @property
+    def queue(self) -> TaskQueue:
+        return self._engine.queue
+
+    @property
+    def clock(self) -> Clock:
+        return self._engine.clock
+
+    @property
+    def telemetry(self) -> TelemetrySink | None:
+        return self._engine.telemetry
+
+    @property
+    def app(self) -> ASGIApp:
+        """The webhook ASGI app (mount it at the root, or under any ASGI framework)."""
+        if self._app is None:
+            from .webhook import create_app
+
+            self._app = create_app(self._engine, verifier=self._verifier)
+        return self._app
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> list[str]:
+        """Validate the registry (handlers required), create missing job documents,
+        and start the event-loop lag monitor.
+
+        Returns the ids of the job documents created. Idempotent.
+        """
+        self.jobs.validate(require_handlers=True)
+        created = await self._engine.sync()
+        if self.loop_lag_threshold is not None and self._monitor is None:
+            from ..backends.telemetry import FanOutTelemetrySink
+            from .looplag import LoopLagMonitor
+
+            sinks = (self.telemetry,) if self.telemetry is not None else ()
+            self._monitor = LoopLagMonitor(FanOutTelemetrySink(*sinks), self.clock.now,
+                                           self._engine.running, self.loop_lag_threshold)
+            await self._monitor.start()
+        return created
+
+    async def serve(self, stop: asyncio.Event, *,
+                    tick_interval: timedelta = timedelta(minutes=1)) -> None:
+        """Development loop: deliver simulated tasks as they fall due and tick the master
+        scheduler on every whole ``tick_interval`` of the clock, until ``stop`` is set.
+
+        In-flight deliveries finish before it returns.
+        """
+        queue_serve = getattr(self.queue, "serve", None)
+        jobs = [asyncio.ensure_future(self._ticker(stop, tick_interval))]
+        if queue_serve is not None:
+            jobs.append(asyncio.ensure_future(queue_serve(stop)))
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def _ticker(self, stop: asyncio.Event, interval: timedelta) -> None:
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        while not stop.is_set():
+            now = self.clock.now()
+            due = epoch + ((now - epoch) // interval + 1) * interval
+            sleeper = asyncio.ensure_future(self.clock.sleep((due - now).total_seconds()))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            sleeper.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return
+            await self.tick(due)
+
+    async def shutdown(self) -> None:
+        """Stop the monitor, release the queue, pushers and store.
+
+        Runs in flight elsewhere keep their leases, which expire and are taken
+        over, so nothing is lost.
+        """
+        if self._monitor is not None:
+            monitor, self._monitor = self._monitor, None
+            await monitor.stop()
+        for resource in (*self._closers, self.queue, self.store):
+            close = getattr(resource, "aclose", None) or getattr(resource, "close", None)
+            if close is None:
+                continue
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+    async def __aenter__(self) -> ZenJobsExecutor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    # -- operations --------------------------------------------------------
+
+    async def schedule(self, job: str, payload: Any = None, *, delay: timedelta | None = None,
+                       at: datetime | None = None, idempotency_key: str | None = None) -> str:
+        """Schedule a run of an endpoint job; returns its execution id."""
+        return await self._engine.schedule(job, payload, delay=delay, at=at,
+                                           idempotency_key=idempotency_key)
+
+    async def trigger(self, job: str, payload: Any = None, *,
+                      idempotency_key: str | None = None) -> str:
+        """Run any job once now (manual trigger); returns its execution id."""
+        return await self._engine.trigger(job, payload, idempotency_key=idempotency_key)
+
+    async def tick(self, now: datetime | None = None) -> dict[str, Any]:
+        """Run one master tick (default: at the clock's now); returns its summary."""
+        return await self._engine.tick(now)
+
+    async def replay(self, execution_id: str, *, job_id: str | None = None) -> RunRecord:
+        """Run a failed or dead execution again under a new attempt."""
+        return await self._engine.replay(execution_id, job_id=job_id)
+
+
+def resolve_production_settings(given: Mapping[str, str | None], environ: Mapping[str, str],
+                                *, needs_location: bool = True) -> dict[str, str]:
+    """Each production setting from its argument, else its environment variables.
+
+    Raises :class:`ConfigurationError` naming every missing setting at once.
+    """
+    resolved: dict[str, str] = {}
+    missing: list[str] = []
+    for name, variables in PRODUCTION_ENV.items():
+        value = given.get(name) or next((environ[v] for v in variables if environ.get(v)), None)
+        if value:
+            resolved[name] = value
+        elif name != "location" or needs_location:
+            missing.append(f"{name} (argument {name}=, or env {' / '.join(variables)})")
+    if missing:
+        where = ""
+        if environ.get("K_SERVICE"):
+            where = f" on Cloud Run service {environ['K_SERVICE']!r}"
+        raise ConfigurationError(
+            f"ZenJobsExecutor.production{where} is missing: " + "; ".join(missing))
+    url = resolved["service_url"].rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ConfigurationError(f"service_url must be an http(s) URL, got {url!r}")
+    resolved["service_url"] = url
+    return resolved
+
+
+def _dev_store(store: str | JobStore) -> JobStore:
+    if not isinstance(store, str):
+        return store
+    if store == ":memory:":
+        from ..backends.memory import MemoryJobStore
+
+        return MemoryJobStore()
+    from ..backends.sqlite import SqliteJobStore
+
+    return SqliteJobStore(store)
+
+
+class _NoQueue:
+    """Placeholder until a queue is wired; enqueueing through it is a configuration error."""
+
+    async def enqueue(self, task: Any) -> Any:
+        raise ConfigurationError("no task queue configured for this executor")

@@ -1,0 +1,201 @@
+"""Verification of the Google-signed OIDC tokens Cloud Tasks and Cloud Scheduler send.
+
+Production webhooks accept a request only with a token Google signed (RS256,
+checked against Google's published certificates), issued by Google, for this
+service's audience, unexpired, and naming an allowed, verified service-account
+email. Signature, ``exp``/``iat`` and audience are checked by google-auth
+(:func:`google.auth.jwt.decode`); issuer and email are checked here.
+
+Google's certificates are cached (``Cache-Control: max-age``, else a fixed TTL),
+so verifying a token costs no network round trip, and a refresh runs in a
+worker thread so the event loop never waits on the network. A token whose key
+id is not in the cache triggers one early refresh (Google rotates keys), at
+most once per ``min_refresh_interval``, so garbage tokens cannot make us hammer
+the certificate endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ..errors import AuthenticationError, BackendUnavailableError, PermissionDeniedError
+
+log = logging.getLogger(__name__)
+
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+#: Tokens longer than this are refused before any parsing (Google's are ~1 KB).
+MAX_TOKEN_CHARS = 16_384
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CertsResponse:
+    """Google's certificates (``{key id: PEM certificate}``) and how long to keep them."""
+
+    certs: Mapping[str, str]
+    max_age: float | None = None
+
+
+CertsFetcher = Callable[[str], CertsResponse]
+
+
+def fetch_certs(url: str, timeout: float = 10.0) -> CertsResponse:
+    """Blocking GET of a certificate document; honours ``Cache-Control: max-age``."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        raw = response.read(1_048_576)
+        cache_control = response.headers.get("Cache-Control", "")
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError("certificate document is not a {key id: PEM} JSON object")
+    match = _MAX_AGE.search(cache_control)
+    return CertsResponse(certs=data, max_age=float(match.group(1)) if match else None)
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """The claims of an accepted token that callers may want to log."""
+
+    email: str
+    subject: str
+    claims: Mapping[str, Any]
+
+
+class OidcVerifier:
+    """Checks ``Authorization: Bearer`` tokens against one audience and allowed emails.
+
+    ``fetch`` (blocking, run in a thread) and ``monotonic`` are injectable so
+    tests serve certificates locally and control cache expiry.
+    """
+
+    def __init__(
+        self,
+        audience: str,
+        allowed_emails: Collection[str],
+        *,
+        certs_url: str = GOOGLE_CERTS_URL,
+        issuers: Collection[str] = GOOGLE_ISSUERS,
+        fetch: CertsFetcher = fetch_certs,
+        clock_skew: int = 10,
+        default_ttl: float = 3600.0,
+        min_refresh_interval: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not audience:
+            raise ValueError("OidcVerifier needs a non-empty audience (the service URL)")
+        if not allowed_emails or isinstance(allowed_emails, str):
+            raise ValueError("OidcVerifier needs a collection of allowed emails")
+        self.audience = audience
+        self.allowed_emails = frozenset(e.lower() for e in allowed_emails)
+        self.certs_url = certs_url
+        self.issuers = frozenset(issuers)
+        self._fetch = fetch
+        self._clock_skew = clock_skew
+        self._default_ttl = default_ttl
+        self._min_refresh_interval = min_refresh_interval
+        self._monotonic = monotonic
+        self._lock = threading.Lock()  # loop-agnostic: refreshes happen in worker threads
+        self._certs: Mapping[str, str] | None = None
+        self._expires_at = 0.0
+        self._fetched_at = float("-inf")
+
+    async def verify_header(self, authorization: str | None) -> VerifiedIdentity:
+        """Verify an ``Authorization`` header value; raise 401/403 errors."""
+        if not authorization:
+            raise AuthenticationError("missing Authorization: Bearer token")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("Authorization header must be 'Bearer <token>'")
+        return await self.verify(token.strip())
+
+    async def verify(self, token: str) -> VerifiedIdentity:
+        """Verify one ID token; :class:`AuthenticationError` or :class:`PermissionDeniedError`."""
+        from google.auth import exceptions as gexc
+        from google.auth import jwt
+
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthenticationError("token too long")
+        try:
+            header = cast(Callable[[str], Mapping[str, Any]], jwt.decode_header)(token)
+        except (gexc.GoogleAuthError, ValueError, TypeError):
+            raise AuthenticationError("token is not a JWT") from None
+        if header.get("alg") != "RS256":
+            raise AuthenticationError("token must be signed with RS256")
+        kid = header.get("kid")
+        certs = await self._current_certs(kid if isinstance(kid, str) else None)
+        try:
+            claims = cast(Callable[..., Mapping[str, Any]], jwt.decode)(
+                token, certs=certs, audience=self.audience, clock_skew_in_seconds=self._clock_skew
+            )
+        except (gexc.GoogleAuthError, ValueError, TypeError) as exc:
+            log.info("OIDC token refused: %s", exc)
+            raise AuthenticationError(_reason(str(exc))) from None
+        return self._check_claims(claims)
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
+        if claims.get("iss") not in self.issuers:
+            raise AuthenticationError("token issuer is not trusted")
+        email = claims.get("email")
+        if not isinstance(email, str) or not email:
+            raise PermissionDeniedError("token has no email claim")
+        if claims.get("email_verified") is not True:
+            raise PermissionDeniedError("token email is not verified")
+        if email.lower() not in self.allowed_emails:
+            raise PermissionDeniedError("token identity is not allowed to call this service")
+        return VerifiedIdentity(email=email, subject=str(claims.get("sub", "")), claims=claims)
+
+    async def _current_certs(self, kid: str | None) -> Mapping[str, str]:
+        certs = self._certs
+        now = self._monotonic()
+        if certs is not None and now < self._expires_at and (kid is None or kid in certs):
+            return certs
+        return await asyncio.to_thread(self._refresh, kid)
+
+    def _refresh(self, kid: str | None) -> Mapping[str, str]:
+        """Fetch certificates unless another thread just did (runs in a worker thread)."""
+        with self._lock:
+            now = self._monotonic()
+            certs = self._certs
+            if certs is not None and now < self._expires_at:
+                if kid is None or kid in certs:
+                    return certs
+                if now - self._fetched_at < self._min_refresh_interval:
+                    return certs  # unknown kid, but we refreshed recently: the token is bad
+            try:
+                response = self._fetch(self.certs_url)
+            except Exception as exc:
+                if certs is not None:
+                    log.warning("refreshing OIDC certificates failed, using cached ones: %s", exc)
+                    return certs
+                log.error("fetching OIDC certificates from %s failed: %s", self.certs_url, exc)
+                raise BackendUnavailableError("cannot fetch OIDC certificates") from None
+            ttl = response.max_age if response.max_age is not None else self._default_ttl
+            self._certs = dict(response.certs)
+            self._fetched_at = now
+            self._expires_at = now + max(ttl, 0.0)
+            return self._certs
+
+
+def _reason(detail: str) -> str:
+    """A short, stable reason for a refused token (google-auth's text names internals)."""
+    lowered = detail.lower()
+    if "expired" in lowered:
+        return "token expired"
+    if "too early" in lowered:
+        return "token used before its issue time"
+    if "audience" in lowered:
+        return "token audience does not match this service"
+    if "signature" in lowered or "certificate" in lowered:
+        return "token signature is invalid"
+    return "token is invalid"
