@@ -43,7 +43,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from .backends.base import RunRecord, RunStatus
+from .backends.base import EnqueueOutcome, RunRecord, RunStatus
 from .backends.console_telemetry import ConsoleTelemetrySink
 from .backends.pushers import HttpPusher
 from .backends.scaled_clock import ScaledClock
@@ -167,7 +167,7 @@ def _redelivery(run: RunRecord, now: datetime) -> tuple[Envelope, datetime | Non
 
 async def recover_unfinished(executor: ZenJobsExecutor,
                              limit: int = RECOVERY_SCAN_LIMIT) -> int:
-    """Enqueue a task for every unfinished run in the store; returns how many.
+    """Enqueue a task for every unfinished run in the store; returns how many were new.
 
     The simulated queue lives in memory, so its tasks end with the process;
     the run records do not. Task names are derived from (execution, attempt),
@@ -182,8 +182,8 @@ async def recover_unfinished(executor: ZenJobsExecutor,
             if plan is None:
                 continue
             env, when = plan
-            await engine.queue.enqueue(engine.deps.task_for(desc, env, when))
-            count += 1
+            outcome = await engine.queue.enqueue(engine.deps.task_for(desc, env, when))
+            count += outcome is EnqueueOutcome.CREATED
     return count
 
 

@@ -54,7 +54,7 @@ def _value(value: Any) -> str:
 def _duration(ms: Any) -> str | None:
     if not isinstance(ms, (int, float)) or isinstance(ms, bool):
         return None
-    return f"{ms / 1000:.1f}s" if ms >= 10_000 else f"{int(ms)}ms"
+    return f"{ms / 1000:.1f}s" if ms >= 1000 else f"{int(ms)}ms"
 
 
 def _job_parts(fields: Mapping[str, Any], name: str) -> list[str]:
@@ -104,7 +104,7 @@ def format_event(event: TelemetryEvent) -> str:
     job = fields.get("job_id")
     if isinstance(job, str):
         head = f"{head} {job:<{JOB_WIDTH}}"
-    return " ".join([head.rstrip(), *parts]) if parts else head.rstrip()
+    return " ".join([head, *parts]) if parts else head.rstrip()
 
 
 class ConsoleTelemetrySink:

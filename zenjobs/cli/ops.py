@@ -223,10 +223,10 @@ def _print_status(item: ops.JobStatus) -> None:
     if not item.runs:
         click.echo("  runs: none")
     for run in item.runs:
-        took = f" {run.duration_ms} ms" if run.duration_ms is not None else ""
+        took = f"{run.duration_ms} ms" if run.duration_ms is not None else "-"
         error = f"  {run.error}" if run.error else ""
         click.echo(f"  {format_instant(run.scheduled_for)}  {run.status:<25} {run.trigger:<8} "
-                   f"attempt {run.attempt}{took}  {run.execution_id}{error}")
+                   f"attempt {run.attempt}  {took:>8}  {run.execution_id}{error}")
 
 
 # -- trigger / replay ------------------------------------------------------------------------
@@ -371,13 +371,15 @@ def replay_command(registry_spec: str | None, execution_id: str, wait: bool,
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
 
+    attempts: list[int] = []
+
     async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
         reopened = await executor.replay(execution_id)
+        attempts.append(reopened.attempt)
         return reopened.job_id, execution_id
 
     run, _, production, pending = _run_with_executor(registry, settings, wait, act)
-    attempt = f" as attempt {run.attempt}" if run is not None else ""
-    click.echo(f"replaying {execution_id}{attempt}")
+    click.echo(f"replaying {execution_id} as attempt {attempts[0]}")
     _report_run(run, execution_id, production, pending)
 
 

@@ -47,7 +47,13 @@ from ..backends.base import (
 )
 from ..backends.telemetry import emit_safely
 from ..descriptor import JobDescriptor, Weight
-from ..errors import ConfigurationError, JobTimeoutError, LeaseHeldError, PermanentError
+from ..errors import (
+    ConfigurationError,
+    HeavyJobError,
+    JobTimeoutError,
+    LeaseHeldError,
+    PermanentError,
+)
 from ..registry import JobContext, ZenJobs
 from .effective import check_eligibility, resolve_descriptor
 from .envelope import Envelope, encode_envelope, task_name
@@ -204,8 +210,11 @@ async def _failed(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: Ru
                   holder: str, error: Exception, end: datetime,
                   fields: dict[str, Any]) -> DeliveryOutcome:
     attempt = run.attempt
-    error_type = type(error).__name__
-    message = str(error)[:MAX_ERROR_CHARS]
+    # A heavy handler's unpicklable error crosses the process boundary by name.
+    error_type = error.error_type if isinstance(error, HeavyJobError) else type(error).__name__
+    message = (error.error_message if isinstance(error, HeavyJobError) else str(error))[
+        :MAX_ERROR_CHARS
+    ]
     fields["error"] = f"{error_type}: {message}" if message else error_type
     common = {"finished_at": end, "duration_ms": fields["duration_ms"],
               "error_type": error_type, "error_message": message}

@@ -1,0 +1,43 @@
+"""``zenjobs dev`` refuses what would be unsafe or wrong before starting anything."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from zenjobs.cli import main
+from zenjobs.devserver import check_loopback
+from zenjobs.errors import ConfigurationError
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com", ""])
+def test_non_loopback_hosts_are_refused(host: str) -> None:
+    with pytest.raises(ConfigurationError, match="not a loopback address"):
+        check_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_hosts_are_accepted(host: str) -> None:
+    assert check_loopback(host) == host
+
+
+def test_cli_refuses_host_0000_with_a_clear_error_and_exit_2() -> None:
+    result = CliRunner().invoke(main, ["dev", "--registry", "examples.newsletter.jobs:jobs",
+                                       "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "--host" in result.output
+    assert "'0.0.0.0' is not a loopback address" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_refuses_a_zero_speed() -> None:
+    result = CliRunner().invoke(main, ["dev", "--registry", "examples.newsletter.jobs:jobs",
+                                       "--speed", "0"])
+    assert result.exit_code == 2
+    assert "--speed" in result.output
+
+
+def test_cli_reports_a_registry_that_cannot_load() -> None:
+    result = CliRunner().invoke(main, ["dev", "--registry", "no_such_module_zj:jobs"])
+    assert result.exit_code == 2
+    assert "no_such_module_zj" in result.output

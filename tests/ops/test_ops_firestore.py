@@ -1,0 +1,69 @@
+"""The operations on the Firestore store, against Google's Firestore emulator.
+
+A hand-edited document with wrong types and an unknown time zone must show up
+as misconfigured in ``zenjobs status`` (item 6 of the production issue), sync
+must leave it alone, and ``sync --reset`` must repair it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from click.testing import CliRunner
+
+from tests.ops.ops_registry import jobs
+from zenjobs import ops
+from zenjobs.backends.gcp.firestore import FirestoreJobStore
+from zenjobs.cli import main
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import AsyncClient
+
+NOW = datetime(2026, 3, 2, 10, 17, tzinfo=timezone.utc)
+REGISTRY = "tests.ops.ops_registry:jobs"
+
+
+async def test_a_hand_edited_document_is_reported_kept_by_sync_and_repaired_by_reset(
+        firestore_store: FirestoreJobStore, raw_client: AsyncClient) -> None:
+    await ops.sync(jobs, firestore_store, NOW)
+    await raw_client.collection("jobs").document("nightly").update(
+        {"timezone": "Mars/Base", "max_retries": "three"})
+
+    statuses = {s.job_id: s for s in await ops.status(jobs, firestore_store, NOW)}
+    kept = await ops.sync(jobs, firestore_store, NOW)
+    still = await ops.status(jobs, firestore_store, NOW, job="nightly")
+    repaired = await ops.sync(jobs, firestore_store, NOW, reset=["nightly"])
+    after = await ops.status(jobs, firestore_store, NOW, job="nightly")
+
+    reason = str(statuses["nightly"].misconfigured)
+    assert "'timezone'" in reason and "'max_retries'" in reason
+    assert [s.job_id for s in statuses.values() if s.misconfigured] == ["nightly"]
+    assert kept.created == () and "nightly" in kept.unchanged
+    assert still[0].misconfigured == statuses["nightly"].misconfigured
+    assert repaired.reset == ("nightly",)
+    assert after[0].misconfigured is None and after[0].config.timezone == "Europe/Berlin"
+
+
+def test_cli_on_a_firestore_store(firestore_emulator: str, firestore_project: str) -> None:
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator, "ZENJOBS_STORE": None,
+           "ZENJOBS_PROJECT": None, "GOOGLE_CLOUD_PROJECT": None}
+    where = ["--registry", REGISTRY, "--store", "firestore:ops", "--project", firestore_project]
+
+    def zj(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, [*args, *where], env=env)
+        return result.exit_code, result.stdout + result.stderr
+
+    synced = zj("sync")
+    disabled = zj("disable", "hourly")
+    bad = zj("set", "nightly", "--timezone", "Mars/Base")
+    code, text = zj("status", "hourly", "--json")
+
+    assert synced[0] == 0 and "sync: 6 created" in synced[1]
+    assert synced[1].rstrip().endswith("in firestore:ops")
+    assert disabled == (0, "disabled hourly (was enabled)\n")
+    assert bad[0] == 1 and bad[1].startswith("error: job 'nightly', field 'timezone'")
+    assert code == 0
+    [hourly] = json.loads(text)
+    assert hourly["config"]["enabled"] is False and hourly["misconfigured"] is None
