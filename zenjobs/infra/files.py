@@ -6,9 +6,9 @@ carries a copy of the zenjobs Terraform module under ``modules/zenjobs/``, so
 
 Where the module copy comes from: always the package data in
 ``zenjobs/infra/module/``, so the output is the same whether zenjobs runs from
-a checkout or from a wheel. The canonical, hand-edited source is the top-level
-``terraform/modules/zenjobs/``; a test compares the two byte for byte, so the
-packaged copy cannot drift unnoticed (:func:`module_sources` is what it reads).
+a checkout or from a wheel. In the repository that path is a symlink to the
+one hand-edited module, ``terraform/modules/zenjobs/``; building a wheel copies
+the files it points to, so there is a single source and nothing to drift.
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ class DeliveryOutcome:
 
 @runtime_checkable
 class WebhookHandler(Protocol):
-    async def deliver(self, job_id: str, body: bytes, headers: Mapping[str, str]) -> DeliveryOutcome:
+    async def deliver(
+        self, job_id: str, body: bytes, headers: Mapping[str, str]
+    ) -> DeliveryOutcome:
         """Handle ``POST /_zenjobs/run/{job_id}``; ``headers`` are lower-cased names."""
         ...
 
