@@ -42,8 +42,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check zenjobs tests examples benchmarks tools
 	$(BIN)/mypy
 
+# Extra options, e.g. make dev DEV_ARGS="--speed 60" (one simulated minute per second).
+DEV_ARGS ?=
 dev: $(STAMP)
-	$(BIN)/zenjobs dev --registry $(REGISTRY)
+	$(BIN)/zenjobs dev --registry $(REGISTRY) $(DEV_ARGS)
 
 infra: $(STAMP)
 	$(BIN)/zenjobs gen-infra $(EXAMPLE_INFRA)

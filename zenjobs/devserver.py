@@ -30,6 +30,7 @@ import contextlib
 import importlib
 import ipaddress
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ from .backends.base import EnqueueOutcome, RunRecord, RunStatus
 from .backends.console_telemetry import ConsoleTelemetrySink
 from .backends.pushers import HttpPusher
 from .backends.scaled_clock import ScaledClock
-from .backends.simulated_tasks import SimulatedCloudTasks
+from .backends.simulated_tasks import QueueSettings, SimulatedCloudTasks
+from .descriptor import Weight
 from .errors import ConfigurationError, RegistryLoadError
 from .registry import ZenJobs
 from .runtime.devsession import DevSession, activated
@@ -94,7 +96,7 @@ def check_loopback(host: str) -> str:
     except ValueError:
         pass
     raise ConfigurationError(
-        f"--host {host!r} is not a loopback address: zenjobs dev serves the webhook without "
+        f"{host!r} is not a loopback address: zenjobs dev serves the webhook without "
         "authentication, so it only listens on 127.0.0.1, ::1 or localhost. "
         "To serve other machines, deploy with ZenJobsExecutor.production (OIDC required).")
 
@@ -150,6 +152,33 @@ async def simulated_start(store: str, wall_now: datetime) -> datetime:
     return max([wall_now, *seen])
 
 
+def dev_queue_settings(jobs: ZenJobs) -> dict[str, QueueSettings]:
+    """Each queue's limits and retry config exactly as ``gen-infra`` creates it in Cloud Tasks.
+
+    The plan's rules (strictest rate limit per queue, the backstop RetryConfig)
+    are reused, not restated, so the dev queue throttles and retries like the
+    deployed one. The placeholder settings only satisfy the plan's checks.
+    """
+    if not len(jobs):
+        return {}
+    from .infra.plan import InfraSettings, build_plan
+
+    plan = build_plan(jobs, InfraSettings(project="zenjobs-dev", region="local-dev1",
+                                          service="zenjobs-dev",
+                                          service_url="https://localhost"))
+    default = QueueSettings()
+    return {
+        queue.name: QueueSettings(
+            max_dispatches_per_second=(queue.max_dispatches_per_second
+                                       or default.max_dispatches_per_second),
+            max_concurrent_dispatches=(queue.max_concurrent_dispatches
+                                       or default.max_concurrent_dispatches),
+            max_attempts=queue.max_attempts, min_backoff=queue.min_backoff,
+            max_backoff=queue.max_backoff, max_doublings=queue.max_doublings)
+        for queue in plan.queues
+    }
+
+
 def _redelivery(run: RunRecord, now: datetime) -> tuple[Envelope, datetime | None] | None:
     """The task that continues an unfinished run, and when it is due (None: now)."""
     if run.status is RunStatus.RUNNING:
@@ -187,6 +216,46 @@ async def recover_unfinished(executor: ZenJobsExecutor,
     return count
 
 
+def shield_heavy_runs_from_ctrl_c(jobs: ZenJobs) -> bool:
+    """Start the heavy-run forkserver with SIGINT ignored, if the registry has heavy jobs.
+
+    Ctrl-C in a terminal signals the whole foreground process group, and a
+    heavy run is a child process: without this it would die of
+    KeyboardInterrupt and burn an attempt instead of finishing within the grace
+    period. Children forked by the forkserver inherit its ignored SIGINT (the
+    runtime still stops them on timeout with SIGTERM/SIGKILL). Returns whether
+    it applied (it needs the ``forkserver`` start method; call from the main thread).
+    """
+    if not any(desc.weight is Weight.HEAVY for desc in jobs):
+        return False
+    from multiprocessing import forkserver
+
+    from .runtime.heavy import default_context
+
+    if default_context().get_start_method() != "forkserver":
+        return False
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return True
+
+
+class _QuietCancellation(logging.Filter):
+    """Drop uvicorn's error records for requests *we* cancelled after the grace period.
+
+    uvicorn logs a cancelled request as "Exception in ASGI application" with a
+    traceback; here it is the documented outcome of a stop, already announced
+    on the console (the run keeps its lease), not an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False
+        return "timeout graceful shutdown exceeded" not in record.getMessage()
+
+
 class _DevServer(uvicorn.Server):
     """uvicorn, except that the first Ctrl-C asks the dev loops to stop first.
 
@@ -216,7 +285,8 @@ class _DevServer(uvicorn.Server):
 
 async def _ticker(url: str, clock: ScaledClock, stop: asyncio.Event, out: TextIO) -> None:
     """Cloud Scheduler's part: POST the master tick at every whole simulated minute."""
-    async with httpx.AsyncClient(trust_env=False, timeout=None) as client:
+    # verify=False: plain HTTP to loopback; it also skips loading CA files on the loop.
+    async with httpx.AsyncClient(trust_env=False, timeout=None, verify=False) as client:
         while not stop.is_set():
             now = clock.now()
             due = EPOCH + ((now - EPOCH) // TICK_INTERVAL + 1) * TICK_INTERVAL
@@ -260,6 +330,7 @@ async def _drive(server: _DevServer, session: DevSession, queue: SimulatedCloudT
     try:
         recovered = 0
         for executor in session.executors:
+            shield_heavy_runs_from_ctrl_c(executor.jobs)
             recovered += await recover_unfinished(executor)
         if not session.executors:
             _say(out, "warning: the app built no ZenJobsExecutor.development(...) while "
@@ -276,17 +347,19 @@ async def _drive(server: _DevServer, session: DevSession, queue: SimulatedCloudT
     _say(out, f"stopping: {in_flight} delivery(ies) in flight, waiting up to "
               f"{options.grace:g}s for them")
     _, pending = await asyncio.wait(loops, timeout=options.grace)
+    if pending:
+        _say(out, "grace period over: runs still going are stopped with their lease kept; "
+                  "they are taken over on the next start")
+    # uvicorn drains its open requests for at most the grace period, then cancels them,
+    # which ends the pushes still waiting for an answer.
+    server.finish()
     for task in pending:
         task.cancel()
     await asyncio.gather(*loops, return_exceptions=True)
-    if pending:
-        _say(out, "grace period over: runs still going keep their lease and are taken "
-                  "over on the next start")
     waiting = queue.pending()
     if waiting:
         _say(out, f"{waiting} queued task(s) not delivered yet: their runs are in the store "
                   "and are enqueued again on the next start")
-    server.finish()
 
 
 async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
@@ -297,11 +370,15 @@ async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
     start = await simulated_start(options.store, wall_now)
     clock = ScaledClock(options.speed, start)
     pusher = HttpPusher()
-    queue = SimulatedCloudTasks(clock, pusher)
+    settings = dev_queue_settings(options.registry) if options.registry is not None else {}
+    queue = SimulatedCloudTasks(clock, pusher, settings)
     session = DevSession(store=options.store, clock=clock, telemetry=ConsoleTelemetrySink(out),
                          queue=queue, service_url=options.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Import httpx's transport (httpcore, h11, certifi) now rather than on the first push,
+    # where it would block the loop under the app's loop-lag monitor.
+    await httpx.AsyncClient(trust_env=False).aclose()
     with activated(session):
         if options.app_spec is not None:
             app = load_asgi_app(options.app_spec)
@@ -313,6 +390,7 @@ async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
                                 log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=max(int(options.grace), 1))
         server = _DevServer(config, lambda: _call_soon(loop, stop.set))
+        logging.getLogger("uvicorn.error").addFilter(_QuietCancellation())
         speed = f", simulated time x{options.speed:g}" if options.speed != 1 else ""
         _say(out, f"app {options.app_spec or '(webhook only)'}, store {options.store}"
                   f"{speed}, starting at {format_instant(start)}")

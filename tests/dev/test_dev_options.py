@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from click.testing import CliRunner
 
+from examples.newsletter.jobs import jobs
+from zenjobs import ZenJobs
 from zenjobs.cli import main
-from zenjobs.devserver import check_loopback
+from zenjobs.devserver import check_loopback, dev_queue_settings
 from zenjobs.errors import ConfigurationError
 
 
@@ -41,3 +45,13 @@ def test_cli_reports_a_registry_that_cannot_load() -> None:
     result = CliRunner().invoke(main, ["dev", "--registry", "no_such_module_zj:jobs"])
     assert result.exit_code == 2
     assert "no_such_module_zj" in result.output
+
+
+def test_dev_queues_are_configured_as_gen_infra_creates_them() -> None:
+    settings = dev_queue_settings(jobs)
+    assert set(settings) == {desc.queue_id for desc in jobs}
+    welcome = settings[jobs.get("send_welcome_email").queue_id]
+    assert welcome.max_dispatches_per_second == 20  # the job's RateLimit
+    assert welcome.max_concurrent_dispatches == 10
+    assert (welcome.max_attempts, welcome.min_backoff) == (5, timedelta(seconds=10))  # backstop
+    assert dev_queue_settings(ZenJobs()) == {}

@@ -1,11 +1,14 @@
 """End to end: ``zenjobs dev`` as a real process, real uvicorn, real HTTP, SQLite on disk.
 
-The command is the one ``make dev`` runs, with ``--speed 120`` (a simulated
-minute every half real second) and a free port. The test reads the console
-until it has seen the "Done when" of issue 3 (a master tick running the
-periodic job, a welcome email succeeding, the failing demo job retried with
-backoff and then dead), subscribes a user over HTTP and sees that email sent,
-then stops the server with SIGINT and checks the exit code and the store.
+The first test runs the command ``make dev`` runs, with ``--speed 120`` (a
+simulated minute every half real second) and a free port. It reads the
+console until it has seen the "Done when" of issue 3 (a master tick running
+the periodic job, a welcome email succeeding, the failing demo job retried
+with backoff and then dead), subscribes a user over HTTP and sees that email
+sent, then stops the server with SIGINT and checks the exit code and the store.
+The second proves the Ctrl-C guarantee for a run that does not finish in the
+grace period: it keeps its lease and the next start takes it over.
+
 Waits are bounded (a process that never shows a line fails the test, with
 everything it printed); nothing is asserted about how fast it happens.
 """
@@ -94,30 +97,45 @@ def fields(line: str) -> list[str]:
     return line.split()
 
 
-@pytest.fixture
-def dev_server(tmp_path: Path) -> Iterator[tuple[Console, int, Path]]:
+def start_dev(store: Path, *args: str) -> tuple[Console, int]:
     if not ZENJOBS.exists():
         pytest.fail(f"the zenjobs console script is missing at {ZENJOBS}")
     port = free_port()
-    store = tmp_path / "dev.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZENJOBS_")}
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
-        [str(ZENJOBS), "dev", "--registry", "examples.newsletter.jobs:jobs",
-         "--speed", "120", "--port", str(port), "--store", str(store)],
+        [str(ZENJOBS), "dev", *args, "--port", str(port), "--store", str(store)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    console = Console(proc)
-    try:
-        yield console, port, store
-    finally:
-        if proc.poll() is None:
-            proc.kill()  # only if the test failed before stopping it itself
-            proc.wait(timeout=30)
+    return Console(proc), port
+
+
+def stop(console: Console) -> str:
+    """SIGINT, as Ctrl-C sends; the process must exit 0. Returns all it printed."""
+    console.proc.send_signal(signal.SIGINT)
+    code = console.proc.wait(timeout=BOUND_SECONDS)
+    output = console.rest()
+    assert code == 0, output
+    assert "Traceback" not in output
+    return output
+
+
+@pytest.fixture
+def started() -> Iterator[list[Console]]:
+    """Processes a test starts; any still running when it ends (a failure) are killed."""
+    consoles: list[Console] = []
+    yield consoles
+    for console in consoles:
+        if console.proc.poll() is None:
+            console.proc.kill()
+            console.proc.wait(timeout=30)
 
 
 async def test_make_dev_shows_the_done_when_and_stops_cleanly(
-        dev_server: tuple[Console, int, Path]) -> None:
-    console, port, store_path = dev_server
+        tmp_path: Path, started: list[Console]) -> None:
+    store_path = tmp_path / "dev.sqlite3"
+    console, port = start_dev(store_path, "--registry", "examples.newsletter.jobs:jobs",
+                              "--speed", "120")
+    started.append(console)
     base = f"http://127.0.0.1:{port}"
     console.wait_for("the serving banner", lambda s: s.startswith(f"zenjobs dev: serving {base}"))
 
@@ -142,10 +160,10 @@ async def test_make_dev_shows_the_done_when_and_stops_cleanly(
                      and f"exec={subscribed}" not in s)
     console.wait_for("a master tick running a job",
                      lambda s: "master.tick" in s and re.search(r"\bran=[1-9]", s) is not None)
-    started = console.wait_for("the periodic job started by the tick",
-                               lambda s: fields(s)[1:3] == ["job.started", "sync_analytics"]
-                               and "trigger=schedule" in s)
-    execution = next(f for f in fields(started) if f.startswith("exec="))
+    line = console.wait_for("the periodic job started by the tick",
+                            lambda s: fields(s)[1:3] == ["job.started", "sync_analytics"]
+                            and "trigger=schedule" in s)
+    execution = next(f for f in fields(line) if f.startswith("exec="))
     console.wait_for("the failing job's retry with backoff",
                      lambda s: fields(s)[1:3] == ["job.retry_scheduled", "sync_analytics"]
                      and execution in s and " in " in s)
@@ -153,12 +171,9 @@ async def test_make_dev_shows_the_done_when_and_stops_cleanly(
                      lambda s: fields(s)[1:3] == ["job.failed", "sync_analytics"]
                      and execution in s and "status=dead final=true" in s)
 
-    console.proc.send_signal(signal.SIGINT)
-    assert console.proc.wait(timeout=BOUND_SECONDS) == 0
-    output = console.rest()
+    output = stop(console)
     assert "zenjobs dev: stopping" in output
     assert f"zenjobs dev: stopped; state kept in {store_path}" in output
-    assert "Traceback" not in output
 
     with SqliteJobStore(store_path) as store:
         dead = await store.get_run("sync_analytics", execution.removeprefix("exec="))
@@ -172,3 +187,37 @@ async def test_make_dev_shows_the_done_when_and_stops_cleanly(
         assert sum(r.status is RunStatus.SUCCESS for r in emails) >= 2  # demo + subscriber
         job = await store.get_job("sync_analytics")
         assert job is not None and job.last_status is RunStatus.DEAD
+
+
+async def test_a_run_stopped_by_ctrl_c_keeps_its_lease_and_is_taken_over_next_start(
+        tmp_path: Path, started: list[Console]) -> None:
+    store_path = tmp_path / "dev.sqlite3"
+    args = ("--app", "tests.dev.slow_app:app", "--speed", "600", "--grace", "1")
+    first, _ = start_dev(store_path, *args)
+    started.append(first)
+    line = first.wait_for("the slow job started",
+                          lambda s: fields(s)[1:3] == ["job.started", "stuck_once"])
+    execution = next(f for f in fields(line) if f.startswith("exec=")).removeprefix("exec=")
+    output = stop(first)
+    assert "grace period over" in output
+
+    with SqliteJobStore(store_path) as store:
+        left = await store.get_run("stuck_once", execution)
+    assert left is not None
+    assert left.status is RunStatus.RUNNING and left.attempt == 1
+    assert left.lease_holder is not None and left.lease_expires_at is not None
+
+    second, _ = start_dev(store_path, *args)
+    started.append(second)
+    second.wait_for("the recovery", lambda s: "re-enqueued 1 unfinished run(s)" in s)
+    taken = second.wait_for("the run taken over",
+                            lambda s: fields(s)[1:3] == ["job.started", "stuck_once"]
+                            and f"exec={execution}" in s)
+    assert "attempt=2" in taken and "taken_over=true" in taken
+    second.wait_for("the run finished",
+                    lambda s: fields(s)[1:3] == ["job.succeeded", "stuck_once"]
+                    and f"exec={execution}" in s)
+    stop(second)
+    with SqliteJobStore(store_path) as store:
+        done = await store.get_run("stuck_once", execution)
+    assert done is not None and done.status is RunStatus.SUCCESS and done.attempt == 2

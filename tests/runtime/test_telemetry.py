@@ -11,7 +11,6 @@ import pytest
 
 from zenjobs.backends.base import RunStatus, TelemetryEvent
 from zenjobs.backends.telemetry import (
-    ConsoleTelemetrySink,
     FanOutTelemetrySink,
     LogTelemetrySink,
     emit_safely,
@@ -43,14 +42,6 @@ def test_log_sink_writes_one_cloud_logging_json_line_per_event() -> None:
     assert first["message"].startswith("job.failed job_id=mail execution_id=mail-1 attempt=2")
     assert first["logging.googleapis.com/labels"] == {"zenjobs_event": "job.failed",
                                                       "zenjobs_job": "mail"}
-
-
-def test_console_sink_prints_a_readable_line() -> None:
-    stream = io.StringIO()
-    ConsoleTelemetrySink(stream).emit(failed_event(final=True))
-    line = stream.getvalue()
-    assert line.startswith("2026-01-05T09:00:00.250000Z ERROR   job.failed job_id=mail")
-    assert "error=Boom: down" in line
 
 
 class Broken:

@@ -102,19 +102,6 @@ class LogTelemetrySink:
             stream.flush()
 
 
-class ConsoleTelemetrySink:
-    """One readable line per event, for ``zenjobs dev``."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
-
-    def emit(self, event: TelemetryEvent) -> None:
-        stream = self._stream if self._stream is not None else sys.stdout
-        stamp = jsonable(event.timestamp)
-        stream.write(f"{stamp} {severity_of(event):<7} {summary_line(event)}\n")
-        stream.flush()
-
-
 class FanOutTelemetrySink:
     """Sends every event to several sinks; one failing sink does not starve the others."""
 
