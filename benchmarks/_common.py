@@ -147,23 +147,32 @@ def stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def started(command: Sequence[str], env: dict[str, str] | None = None,
-            cwd: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` for the duration of the block; stopped by PID afterwards."""
-    process = subprocess.Popen(list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def started(command: Sequence[str], env: dict[str, str] | None = None, cwd: Path = ROOT,
+            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` for the duration of the block; stopped by PID afterwards.
+
+    Its output goes to ``log`` (or is discarded), never to a pipe nobody reads.
+    """
+    sink = open(log, "ab") if log is not None else None  # noqa: SIM115
     try:
-        yield process
+        process = subprocess.Popen(list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=sink or subprocess.DEVNULL,
+                                   stderr=sink or subprocess.DEVNULL)
+        try:
+            yield process
+        finally:
+            stop(process)
     finally:
-        stop(process)
-        if process.stderr is not None:
-            process.stderr.close()
+        if sink is not None:
+            sink.close()
 
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for child processes: repo root importable, quiet, no proxies."""
     env = {k: v for k, v in os.environ.items()
            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # A PYTHONPATH given to the run comes first, so another zenjobs tree can be measured
+    # (docs/performance.md's "before" figures); the repo root makes examples/ importable.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
     env.update(extra)
     return env

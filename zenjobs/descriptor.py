@@ -27,6 +27,11 @@ QUEUE_PREFIX = "zenjobs"
 #: The id of the one master job that Cloud Scheduler triggers every minute.
 MASTER_JOB_ID = "zen_master_scheduler"
 
+#: A delivery's lease on a run lasts the job's ``timeout`` plus this grace, so a
+#: crashed holder's run is taken over once it has expired. gen-infra sizes each
+#: queue's backstop retries to outlast it, so the runtime and the plan share it.
+DEFAULT_LEASE_GRACE = timedelta(seconds=30)
+
 #: Exception classes a handler may raise to stop retrying (the field's type).
 ErrorTypes = tuple[type[BaseException], ...]
 

@@ -155,9 +155,10 @@ async def simulated_start(store: str, wall_now: datetime) -> datetime:
 def dev_queue_settings(jobs: ZenJobs) -> dict[str, QueueSettings]:
     """Each queue's limits and retry config exactly as ``gen-infra`` creates it in Cloud Tasks.
 
-    The plan's rules (strictest rate limit per queue, the backstop RetryConfig)
-    are reused, not restated, so the dev queue throttles and retries like the
-    deployed one. The placeholder settings only satisfy the plan's checks.
+    The plan's rules (strictest rate limit per queue, the backstop RetryConfig
+    that outlasts a crashed holder's lease) are reused, not restated, so the dev
+    queue throttles and retries like the deployed one. The placeholder settings
+    only satisfy the plan's checks.
     """
     if not len(jobs):
         return {}
@@ -174,7 +175,8 @@ def dev_queue_settings(jobs: ZenJobs) -> dict[str, QueueSettings]:
             max_concurrent_dispatches=(queue.max_concurrent_dispatches
                                        or default.max_concurrent_dispatches),
             max_attempts=queue.max_attempts, min_backoff=queue.min_backoff,
-            max_backoff=queue.max_backoff, max_doublings=queue.max_doublings)
+            max_backoff=queue.max_backoff, max_doublings=queue.max_doublings,
+            max_retry_duration=queue.max_retry_duration)
         for queue in plan.queues
     }
 

@@ -17,10 +17,10 @@ from zenjobs.backends.base import JobStore
 from zenjobs.backends.memory import MemoryJobStore
 from zenjobs.backends.sqlite import SqliteJobStore
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "firestore"]
 
 #: Backends where a store made again from the same ``tmp_path`` sees the same data.
-PERSISTENT_BACKENDS = ["sqlite"]
+PERSISTENT_BACKENDS = ["sqlite", "firestore"]
 
 
 def make_store(name: str, tmp_path: Path) -> JobStore:
@@ -29,6 +29,12 @@ def make_store(name: str, tmp_path: Path) -> JobStore:
         return MemoryJobStore()
     if name == "sqlite":
         return SqliteJobStore(tmp_path / "zenjobs" / "store.sqlite3")
+    if name == "firestore":  # Google's emulator: $FIRESTORE_EMULATOR_HOST or started once
+        from tests.gcp.emulators import ensure_emulator, project_for
+        from zenjobs.backends.gcp.firestore import FirestoreJobStore
+
+        ensure_emulator()
+        return FirestoreJobStore(project=project_for(str(tmp_path)), rpc_timeout=10.0)
     raise ValueError(f"unknown store backend {name!r}")
 
 

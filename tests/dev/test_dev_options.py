@@ -12,6 +12,7 @@ from zenjobs import ZenJobs
 from zenjobs.cli import main
 from zenjobs.devserver import check_loopback, dev_queue_settings
 from zenjobs.errors import ConfigurationError
+from zenjobs.infra.plan import InfraSettings, build_plan
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com", ""])
@@ -54,4 +55,14 @@ def test_dev_queues_are_configured_as_gen_infra_creates_them() -> None:
     assert welcome.max_dispatches_per_second == 20  # the job's RateLimit
     assert welcome.max_concurrent_dispatches == 10
     assert (welcome.max_attempts, welcome.min_backoff) == (5, timedelta(seconds=10))  # backstop
+    plan = build_plan(jobs, InfraSettings(project="demo-project", region="europe-west1",
+                                          service="s", service_url="https://s.example"))
+    for queue in plan.queues:  # the retry config is derived from the plan, not copied
+        dev = settings[queue.name]
+        assert (dev.max_attempts, dev.min_backoff, dev.max_backoff, dev.max_doublings,
+                dev.max_retry_duration) == (queue.max_attempts, queue.min_backoff,
+                                            queue.max_backoff, queue.max_doublings,
+                                            queue.max_retry_duration)
+    # Default 5 min timeout + 30 s lease grace, twice: redelivered after a crashed lease.
+    assert welcome.max_retry_duration == timedelta(seconds=660)
     assert dev_queue_settings(ZenJobs()) == {}

@@ -2,22 +2,25 @@
 
 Helpers of other test directories are imported, not copied: token minting and
 the local certificate endpoint come from ``tests.webhook.test_oidc``, the
-emulators from ``tests.gcp.emulators`` and ``tests.emulators_tasks``. The
-fixtures here are thin wrappers around them.
+emulators from ``tests.gcp.emulators`` and ``tests.emulators_tasks`` (both
+fail, never skip, when missing). The fixtures here are thin wrappers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from tests.emulators_tasks import start_tasks_emulator
+from tests.gcp.emulators import ensure_emulator, stop_started
 from tests.webhook.test_oidc import KID, CertServer, Key, make_key
 from zenjobs import ZenJobs
 from zenjobs.backends.base import JobStore
@@ -28,6 +31,7 @@ from zenjobs.testing_http import serve_app
 from .support import Calls, LateApp, build_registry
 
 BuildExecutor = Callable[[str], ZenJobsExecutor]
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,10 +40,23 @@ class Served:
 
     executor: ZenJobsExecutor
     base_url: str
+    app: LateApp
 
     @property
     def store(self) -> JobStore:
         return self.executor.store
+
+    async def on_server(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work`` on the server's event loop (where gRPC clients must live).
+
+        Cloud SDK clients belong to the loop that created them; a production
+        executor's store and queue are created by requests on uvicorn's loop, so
+        calls that use them (``schedule``, ``shutdown``) are run there too.
+        """
+        loop = self.app.loop
+        if loop is None:
+            raise RuntimeError("no request reached the server yet")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
 
 
 @contextmanager
@@ -49,7 +66,7 @@ def serve_executor(build: BuildExecutor) -> Iterator[Served]:
     with serve_app(late) as base_url:
         executor = build(base_url)
         late.target = executor.app
-        yield Served(executor, base_url)
+        yield Served(executor, base_url, late)
 
 
 @pytest.fixture
@@ -110,3 +127,23 @@ def certs_url(oidc_key: Key) -> Iterator[str]:
     server = CertServer(oidc_key)
     with serve_app(Starlette(routes=[Route("/certs", server.endpoint)])) as base_url:
         yield f"{base_url}/certs"
+
+
+@pytest.fixture(scope="session")
+def firestore_host() -> Iterator[str]:
+    """Google's Firestore emulator (``tests.gcp.emulators``): fails, never skips, when missing."""
+    host = ensure_emulator()
+    try:
+        yield host
+    finally:
+        stop_started()
+
+
+@pytest.fixture(scope="session")
+def tasks_host() -> Iterator[str]:
+    """The gcloud-tasks-emulator (``tests.emulators_tasks``) on 127.0.0.1."""
+    emulator = start_tasks_emulator()
+    try:
+        yield emulator.host
+    finally:
+        emulator.stop()

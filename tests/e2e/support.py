@@ -45,12 +45,13 @@ class Calls:
             return sum(self._counts.values())
 
 
-def build_registry(calls: Calls, *, periodic: bool = False) -> ZenJobs:
-    """Endpoint jobs only (a tick then has nothing to run), plus a medium periodic job on demand.
+def build_registry(calls: Calls, *, periodic: bool = False, light: int = 0) -> ZenJobs:
+    """Endpoint jobs only (a tick then has nothing to run), plus periodic jobs on demand.
 
     * ``send_email`` succeeds; ``flaky`` always fails (2 retries, then ``dead``);
     * ``slow`` yields to the loop for a moment, so concurrent duplicates overlap it;
-    * ``rollup`` (``periodic=True``) runs every minute as its own Cloud Task.
+    * ``rollup`` (``periodic=True``) runs every minute as its own Cloud Task;
+    * ``light_00``... (``light=N``) run every minute inside the tick.
     """
     jobs = ZenJobs()
 
@@ -74,6 +75,12 @@ def build_registry(calls: Calls, *, periodic: bool = False) -> ZenJobs:
         async def rollup(ctx: JobContext) -> None:
             calls.record(ctx)
 
+    async def light_job(ctx: JobContext) -> None:
+        calls.record(ctx)
+
+    for index in range(light):
+        jobs.job(f"light_{index:02d}", type=JobType.PERIODIC,
+                 interval=timedelta(minutes=1))(light_job)
     return jobs
 
 
@@ -87,10 +94,13 @@ class LateApp:
 
     def __init__(self) -> None:
         self.target: Any = None
+        #: The server's event loop, known from the first request on.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self.target is None:
             raise RuntimeError("LateApp served before its target was set")
+        self.loop = asyncio.get_running_loop()
         await self.target(scope, receive, send)
 
 

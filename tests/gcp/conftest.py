@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.gcp.emulators import ensure_emulator, reset, stop_started
 from zenjobs.backends.gcp.firestore import FirestoreJobStore
-
-from .emulators import ensure_emulator, reset, stop_started
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient

@@ -17,13 +17,10 @@ emulator answers HTTP and leaves it running in the background.
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import contextlib
+import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +29,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.emulator_process import EmulatorError, cli, free_port, launch, stop_group
+
+__all__ = ["EmulatorError", "RunningEmulator", "ensure_emulator", "find_jar", "find_java",
+           "free_port", "project_for", "reset", "start_emulator", "stop_started"]
+
 EMULATOR_PACKAGE = "google-cloud-cli-firestore-emulator"
 KNOWN_JAR = Path(
     "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
@@ -39,10 +41,6 @@ KNOWN_JAR = Path(
 MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 HOST_ENV = "FIRESTORE_EMULATOR_HOST"
 JAR_ENV = "FIRESTORE_EMULATOR_JAR"
-
-
-class EmulatorError(RuntimeError):
-    """The emulator cannot be found or started; the message says what to install."""
 
 
 def find_java() -> str:
@@ -79,12 +77,6 @@ def find_jar() -> Path:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def answers_http(host: str, timeout: float = 0.5) -> bool:
     """True once the emulator's HTTP endpoint replies (it says ``Ok`` on ``/``)."""
     try:
@@ -104,22 +96,15 @@ class RunningEmulator:
     started_in: float = 0.0
 
     def stop(self) -> None:
-        stop_pid(self.pid)
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_group(self.pid, self.process)
 
 
 def start_emulator(port: int | None = None, timeout: float = 60.0,
                    log_path: Path | None = None) -> RunningEmulator:
     """Start the emulator on 127.0.0.1 and wait until it answers HTTP.
 
-    The process gets its own session so that stopping it by PID also stops the
-    JVM's children; its output goes to ``log_path`` (or is discarded) so a
-    chatty emulator never blocks on a full pipe.
+    Its output goes to ``log_path`` (or is discarded); see
+    :func:`tests.emulator_process.launch` for the session and the stop on failure.
     """
     java = find_java()
     jar = find_jar()
@@ -127,43 +112,18 @@ def start_emulator(port: int | None = None, timeout: float = 60.0,
     host = f"127.0.0.1:{port}"
     command = [java, "-cp", str(jar), MAIN_CLASS, "start", "--host=127.0.0.1",
                f"--port={port}", "--database-mode=firestore-native"]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+
+    def serves(_process: subprocess.Popen[bytes], left: float) -> bool:
+        if answers_http(host, timeout=min(0.5, max(left, 0.05))):
+            return True
+        time.sleep(min(0.1, left))
+        return False
+
     began = time.monotonic()
-    try:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    finally:
-        if log_path:
-            log.close()  # type: ignore[union-attr]
-    while not answers_http(host):
-        if process.poll() is not None:
-            raise EmulatorError(
-                f"the Firestore emulator exited with code {process.returncode} "
-                f"before answering on {host}: {' '.join(command)}"
-            )
-        if time.monotonic() - began > timeout:
-            stop_pid(process.pid)
-            raise EmulatorError(f"the Firestore emulator did not answer on {host} in {timeout}s")
-        time.sleep(0.1)
+    process = launch(f"the Firestore emulator on {host}", command, serves, timeout=timeout,
+                     log_path=log_path)
     return RunningEmulator(host=host, pid=process.pid, process=process,
                            started_in=time.monotonic() - began)
-
-
-def stop_pid(pid: int) -> None:
-    """Stop the process group we started (the emulator's session leader is ``pid``)."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 _started: RunningEmulator | None = None
@@ -196,6 +156,11 @@ def stop_started() -> None:
         _started = None
 
 
+def project_for(key: str) -> str:
+    """A valid project id derived from ``key`` (e.g. a tmp_path): same key, same data."""
+    return "zj-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def reset(host: str, project: str, database: str = "(default)") -> None:
     """Delete every document of one project's database (the emulator's reset endpoint)."""
     url = f"http://{host}/emulator/v1/projects/{project}/databases/{database}/documents"
@@ -206,31 +171,9 @@ def reset(host: str, project: str, database: str = "(default)") -> None:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.gcp.emulators",
-                                     description="Start or stop the Firestore emulator.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    start = sub.add_parser("start", help="start it and print the export line")
-    start.add_argument("--port", type=int, default=0)
-    start.add_argument("--pid-file", type=Path, required=True)
-    start.add_argument("--log", type=Path, default=None)
-    stop = sub.add_parser("stop", help="stop the emulator whose PID is in --pid-file")
-    stop.add_argument("--pid-file", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            emulator = start_emulator(args.port or None, log_path=args.log)
-            args.pid_file.write_text(f"{emulator.pid}\n")
-            print(f"export {HOST_ENV}={emulator.host}")
-            print(f"firestore emulator on {emulator.host} (pid {emulator.pid}, "
-                  f"started in {emulator.started_in:.1f}s)", file=sys.stderr)
-        else:
-            if args.pid_file.exists():
-                stop_pid(int(args.pid_file.read_text().strip()))
-                args.pid_file.unlink()
-    except EmulatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return cli(argv, prog="python -m tests.gcp.emulators", name="the Firestore emulator",
+               host_env=HOST_ENV,
+               start=lambda port, log: start_emulator(port, log_path=log))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.emulator_process import free_port
 from zenjobs.backends.base import (
     JobConfig,
     LeaseOutcome,
@@ -29,8 +30,6 @@ from zenjobs.backends.base import (
 from zenjobs.backends.gcp import firestore_codec as codec
 from zenjobs.backends.gcp.firestore import FirestoreJobStore
 from zenjobs.errors import BackendUnavailableError, UnknownJobError
-
-from .emulators import free_port
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient
@@ -150,7 +149,7 @@ async def test_due_query_reads_grow_with_due_jobs_not_registered_jobs(
         finally:
             await store.close()
             await client._firestore_api.transport.close()
-            from .emulators import reset
+            from tests.gcp.emulators import reset
 
             reset(firestore_emulator, project)
     assert reads[10] == reads[1000]
@@ -344,3 +343,16 @@ async def test_unreachable_firestore_is_backend_unavailable(
             await store.due_jobs(NOW, 10)
     finally:
         await store.close()
+
+
+# -- the emulator fixture fails loudly --------------------------------------------------------
+
+def test_missing_java_or_jar_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.gcp.emulators import EmulatorError, find_jar, find_java
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_JAR", "/nonexistent/cloud-firestore-emulator.jar")
+    with pytest.raises(EmulatorError, match="FIRESTORE_EMULATOR_JAR"):
+        find_jar()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(EmulatorError, match="Java"):
+        find_java()

@@ -18,6 +18,8 @@ from zenjobs import (
     RateLimit,
     Weight,
 )
+from zenjobs.backends.task_limits import QueueSettings
+from zenjobs.descriptor import DEFAULT_LEASE_GRACE
 from zenjobs.infra.cost import format_usd, monthly_cost, scheduler_cost
 from zenjobs.infra.plan import (
     BACKSTOP_MAX_BACKOFF_CAP,
@@ -124,6 +126,50 @@ def test_backstop_backoff_covers_the_longest_timeout_within_bounds() -> None:
     assert plan.queue("zenjobs-medium").max_backoff == timedelta(minutes=20)
     assert plan.queue("zenjobs-heavy").max_backoff == BACKSTOP_MAX_BACKOFF_CAP
     assert all(1 <= q.max_attempts <= 10 for q in plan.queues)
+
+
+def test_backstop_retries_outlast_a_crashed_holders_lease_with_margin() -> None:
+    """Rule: max_retry_duration = max(2 x window, window + max_backoff), window = the
+    longest timeout on the queue + the runtime's lease grace, so some delivery lands
+    after a crashed holder's lease expired (Cloud Tasks stops only when both limits
+    are spent)."""
+    descriptors = [
+        endpoint("quick", timeout=timedelta(seconds=30)),
+        endpoint("slow", weight="medium", timeout=timedelta(minutes=20)),
+        endpoint("also_medium", weight="medium"),
+        endpoint("endless", weight="heavy", timeout=timedelta(hours=5)),
+    ]
+    plan = build_plan(descriptors, SETTINGS)
+    light, medium, heavy = (plan.queue(f"zenjobs-{w}") for w in ("light", "medium", "heavy"))
+    # 30 s + 30 s grace = 1 min; one 5 min backoff after it is longer than 2 windows.
+    assert light.max_retry_duration == timedelta(minutes=6)
+    assert medium.max_retry_duration == 2 * (timedelta(minutes=20) + DEFAULT_LEASE_GRACE)
+    assert heavy.max_retry_duration == 2 * (timedelta(hours=5) + DEFAULT_LEASE_GRACE)
+    example = build_plan(newsletter.descriptors, SETTINGS)
+    for queue in (*plan.queues, *example.queues):
+        longest = max(d.timeout for d in [*descriptors, *newsletter] if d.id in queue.jobs)
+        window = longest + DEFAULT_LEASE_GRACE
+        assert queue.max_retry_duration >= 2 * window
+        assert queue.max_retry_duration >= window + queue.max_backoff
+        assert queue.max_retry_duration.microseconds == 0  # Cloud Tasks truncates to seconds
+        # Replay the queue's own retry schedule: some attempt falls after the lease.
+        settings = QueueSettings(
+            max_attempts=queue.max_attempts, min_backoff=queue.min_backoff,
+            max_backoff=queue.max_backoff, max_doublings=queue.max_doublings,
+            max_retry_duration=queue.max_retry_duration,
+        )
+        age, attempts = timedelta(0), 1
+        while not settings.gives_up(attempts, age) and age <= window:
+            age += settings.backoff(attempts)
+            attempts += 1
+        assert age > window, queue.name
+
+
+def test_a_timeout_longer_than_cloud_tasks_keeps_a_task_is_refused_naming_the_job() -> None:
+    with pytest.raises(DefinitionError) as info:
+        build_plan([endpoint("forever", weight="heavy", timeout=timedelta(days=20))], SETTINGS)
+    assert (info.value.job_id, info.value.field) == ("forever", "timeout")
+    assert "30 days" in str(info.value)
 
 
 def test_bindings_are_least_privilege() -> None:

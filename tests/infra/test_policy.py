@@ -32,6 +32,7 @@ from infra_support import (
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import JobDescriptor
 from zenjobs.backends.gcp.firestore import DUE_INDEXES, RUNS_SUBCOLLECTION, TTL_FIELD
+from zenjobs.descriptor import DEFAULT_LEASE_GRACE
 from zenjobs.infra.plan import MASTER_PATH, InfraSettings, build_plan
 
 PRIMITIVE = re.compile(r"roles/(owner|editor|viewer)\b")
@@ -198,6 +199,10 @@ def test_queues_match_the_registry(
         longest = max(d.timeout for d in jobs)
         backoff = timedelta(seconds=int(written["max_backoff"].rstrip("s")))
         assert backoff >= min(longest, timedelta(hours=1))
+        # Retries outlast a crashed holder's lease (timeout + grace) by a full margin.
+        retry_for = timedelta(seconds=int(written["max_retry_duration"].rstrip("s")))
+        assert retry_for == plan.queue(name).max_retry_duration
+        assert retry_for >= 2 * (longest + DEFAULT_LEASE_GRACE)
     queue = resources(parsed, "google_cloud_tasks_queue")["modules/zenjobs/queues.tf:queue"]
     assert queue["for_each"] == "${var.queues}" and queue["name"] == "${each.key}"
 

@@ -260,3 +260,33 @@ def test_a_retry_scheduled_later_is_reported_or_awaited_with_wait(store_url: str
     assert "1 task(s) scheduled later were not delivered by this process" in without.stdout
     assert waited.exit_code == 1
     assert "dead (attempt 2)" in waited.stdout and "RuntimeError: attempt 2 failed" in waited.stdout
+
+
+def test_trigger_on_firestore_names_every_missing_production_setting() -> None:
+    result = zj("trigger", "welcome", store="firestore", env={"ZENJOBS_PROJECT": "acme"})
+
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: ZenJobsExecutor.production is missing: ")
+    assert "location" in result.stderr and "service_url" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_store_row_no_parser_expected_is_still_one_line(store_url: str) -> None:
+    zj("sync", store=store_url)
+    import sqlite3
+
+    with sqlite3.connect(store_url.split(":", 1)[1]) as conn:
+        conn.execute("UPDATE jobs SET config = json_set(config, '$.max_retries', 'three') "
+                     "WHERE job_id = 'nightly'")
+
+    result = zj("status", store=store_url)
+
+    # Today the SQLite store raises ValueError on such a row; a store that reports it as
+    # misconfigured instead is fine too. Either way: no stack trace, the problem named.
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    if result.exit_code == 0:
+        assert "MISCONFIGURED" in result.stdout and "max_retries" in result.stdout
+    else:
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: unexpected ValueError: ")
+        assert result.stderr.endswith("(set ZENJOBS_DEBUG=1 for the traceback)\n")

@@ -313,3 +313,12 @@ async def test_status_reports_a_dependency_cycle_made_at_runtime(store: JobStore
 
     reasons = [s.misconfigured for s in statuses.values() if s.misconfigured]
     assert len(reasons) == 1 and "dependency cycle" in str(reasons[0])
+
+
+async def test_status_of_one_orphan_document(store: JobStore) -> None:
+    await store.ensure_job("retired", JobConfig(interval_seconds=3600), NOW, NOW)
+
+    [retired] = await ops.status(jobs, store, NOW + timedelta(minutes=1), job="retired")
+
+    assert (retired.job_id, retired.registered, retired.synced) == ("retired", False, True)
+    assert retired.schedule == "every 1h in UTC" and retired.misconfigured is None

@@ -130,16 +130,18 @@ async def test_a_missing_master_job_says_to_run_terraform_apply(
     with pytest.raises(ConfigurationError) as caught:
         await control.pause()
 
-    assert str(caught.value) == (f"the master job {MASTER} does not exist: run terraform apply "
-                                 "(zenjobs gen-infra declares it)")
+    assert str(caught.value) == (f"cannot pause the master job {MASTER}: NOT_FOUND Job not "
+                                 "found. (it does not exist: run terraform apply, zenjobs "
+                                 "gen-infra declares it)")
 
 
 async def test_pausing_a_paused_job_is_a_clear_precondition_error(
         served: tuple[FakeCloudScheduler, str], control: SchedulerControl) -> None:
     await control.pause()
 
-    with pytest.raises(ConfigurationError, match=f"cannot pause the master job {MASTER} in its "
-                                                 "current state: Job must be ENABLED"):
+    with pytest.raises(ConfigurationError, match=f"cannot pause the master job {MASTER}: "
+                                                 "FAILED_PRECONDITION Job must be ENABLED to be "
+                                                 r"paused\. \(not possible in its current state"):
         await control.pause()
 
 
@@ -226,8 +228,9 @@ def test_cli_settings_from_pyproject_and_missing_job(threaded: tuple[FakeCloudSc
     result = scheduler_cli("pause", endpoint)
 
     assert result.exit_code == 4
-    assert result.stderr == (f"error: the master job {MASTER} does not exist: run terraform "
-                             "apply (zenjobs gen-infra declares it)\n")
+    assert result.stderr == (f"error: cannot pause the master job {MASTER}: NOT_FOUND Job not "
+                             "found. (it does not exist: run terraform apply, zenjobs gen-infra "
+                             "declares it)\n")
     assert fake.received == [("PauseJob", MASTER)]
 
 

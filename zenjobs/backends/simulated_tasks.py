@@ -24,6 +24,7 @@ virtual clock, and ``zenjobs dev`` runs :meth:`SimulatedCloudTasks.serve`.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 import math
@@ -96,6 +97,7 @@ class _Entry:
     first_attempt_at: datetime | None = None
     previous_status: int | None = None
     in_flight: bool = False
+    ticket: int = 0  # renewed each time the entry starts waiting; older heap items are stale
 
 
 @dataclass(eq=False)
@@ -106,6 +108,24 @@ class _Queue:
     refilled_at: datetime | None = None
     in_flight: int = 0
     entries: dict[str, _Entry] = field(default_factory=dict)
+    #: Waiting entries as a heap of (eta, seq, ticket, name); items whose entry has
+    #: since started, finished or been rescheduled are skipped lazily, so finding
+    #: the next task costs O(log n), not a scan of the queue.
+    waiting: list[tuple[datetime, int, int, str]] = field(default_factory=list)
+
+    def wait(self, entry: _Entry, ticket: int) -> None:
+        entry.ticket = ticket
+        heapq.heappush(self.waiting, (entry.eta, entry.seq, ticket, entry.name))
+
+    def head(self) -> _Entry | None:
+        """The waiting entry with the smallest (eta, seq), dropping stale heap items."""
+        while self.waiting:
+            _, _, ticket, name = self.waiting[0]
+            entry = self.entries.get(name)
+            if entry is not None and not entry.in_flight and entry.ticket == ticket:
+                return entry
+            heapq.heappop(self.waiting)
+        return None
 
     def refill(self, now: datetime) -> None:
         if self.refilled_at is not None and now > self.refilled_at:
@@ -150,7 +170,9 @@ class SimulatedCloudTasks:
         self._strict = strict_queues
         self._queues: dict[str, _Queue] = {}
         self._tombstones: dict[tuple[str, str], datetime] = {}
+        self._expiries: list[tuple[datetime, tuple[str, str]]] = []  # heap of tombstones
         self._seq = itertools.count(1)
+        self._tickets = 0  # the last ticket issued to a waiting entry
         self._wake = asyncio.Event()
         #: Every push attempt, in the order the pushes finished.
         self.deliveries: list[Delivery] = []
@@ -178,7 +200,9 @@ class SimulatedCloudTasks:
         self._forget_expired(now)
         if name in queue.entries or (task.queue, name) in self._tombstones:
             return EnqueueOutcome.ALREADY_EXISTS
-        queue.entries[name] = _Entry(task=task, name=name, seq=seq, eta=eta)
+        entry = _Entry(task=task, name=name, seq=seq, eta=eta)
+        queue.entries[name] = entry
+        queue.wait(entry, self._ticket())
         self._wake.set()
         return EnqueueOutcome.CREATED
 
@@ -210,7 +234,7 @@ class SimulatedCloudTasks:
         Up to ``max_concurrent_dispatches`` pushes per queue run at once.
         """
         now = self._clock.now()
-        allowed = {(e.task.queue, e.name) for e in self._entries() if self._is_due(e, now)}
+        allowed = (self._tickets, now)  # what was waiting and due when the call began
         running: set[asyncio.Task[None]] = set()
         count = 0
         while True:
@@ -275,40 +299,57 @@ class SimulatedCloudTasks:
     def _is_due(entry: _Entry, now: datetime) -> bool:
         return not entry.in_flight and entry.eta <= now
 
+    def _ticket(self) -> int:
+        self._tickets += 1
+        return self._tickets
+
     def _forget_expired(self, now: datetime) -> None:
-        for key in [k for k, until in self._tombstones.items() if until <= now]:
-            del self._tombstones[key]
+        while self._expiries and self._expiries[0][0] <= now:
+            until, key = heapq.heappop(self._expiries)
+            if self._tombstones.get(key) == until:
+                del self._tombstones[key]
 
     def _next_due_at(self, now: datetime, *, skip_saturated: bool) -> datetime | None:
         best: datetime | None = None
         for queue in self._queues.values():
-            waiting = [e.eta for e in queue.entries.values() if not e.in_flight]
-            if not waiting:
+            head = queue.head()
+            if head is None:
                 continue
             if skip_saturated and queue.in_flight >= queue.settings.max_concurrent_dispatches:
                 continue  # a finishing push wakes the loop
-            candidate = max(min(waiting), queue.token_ready_at(now))
+            candidate = max(head.eta, queue.token_ready_at(now))
             best = candidate if best is None else min(best, candidate)
         return best
 
     def _start_due(self, now: datetime,
-                   allowed: set[tuple[str, str]] | None) -> list[asyncio.Task[None]]:
-        started = []
-        for entry in sorted(self._entries(), key=lambda e: (e.eta, e.seq)):
-            key = (entry.task.queue, entry.name)
-            if not self._is_due(entry, now) or (allowed is not None and key not in allowed):
-                continue
-            queue = self._queues[entry.task.queue]
-            if queue.in_flight >= queue.settings.max_concurrent_dispatches:
-                continue
-            if not queue.take_token(now):
-                continue
-            if allowed is not None:
-                allowed.discard(key)
-            entry.in_flight = True
-            queue.in_flight += 1
-            started.append(asyncio.ensure_future(self._push(queue, entry, now)))
-        return started
+                   allowed: tuple[int, datetime] | None) -> list[asyncio.Task[None]]:
+        """Start the due tasks each queue's limits allow, earliest (eta, seq) first.
+
+        ``allowed`` = (last ticket, instant): only entries already waiting and
+        due then may start (``dispatch_due`` steps deliveries explicitly).
+        Each queue's heap yields its due entries in order, so a step costs the
+        tasks it starts, not the length of the queue.
+        """
+        chosen: list[tuple[_Entry, _Queue]] = []
+        for queue in self._queues.values():
+            skipped: list[tuple[datetime, int, int, str]] = []
+            while queue.in_flight < queue.settings.max_concurrent_dispatches:
+                entry = queue.head()
+                if entry is None or not self._is_due(entry, now):
+                    break
+                if allowed is not None and (entry.ticket > allowed[0] or entry.eta > allowed[1]):
+                    skipped.append(heapq.heappop(queue.waiting))
+                    continue
+                if not queue.take_token(now):
+                    break
+                heapq.heappop(queue.waiting)
+                entry.in_flight = True
+                queue.in_flight += 1
+                chosen.append((entry, queue))
+            for item in skipped:
+                heapq.heappush(queue.waiting, item)
+        chosen.sort(key=lambda pair: (pair[0].eta, pair[0].seq))
+        return [asyncio.ensure_future(self._push(queue, entry, now)) for entry, queue in chosen]
 
     def _push_done(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
@@ -368,8 +409,11 @@ class SimulatedCloudTasks:
         else:
             entry.previous_status = status
             entry.eta = now + queue.settings.backoff(entry.dispatch_count)
+            queue.wait(entry, self._ticket())
 
     def _finish(self, queue: _Queue, entry: _Entry, now: datetime) -> None:
         queue.entries.pop(entry.name, None)
-        self._tombstones[(queue.name, entry.name)] = now + self._dedup_window
+        key, until = (queue.name, entry.name), now + self._dedup_window
+        self._tombstones[key] = until
+        heapq.heappush(self._expiries, (until, key))
 

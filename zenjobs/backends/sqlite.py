@@ -3,13 +3,21 @@
 State survives restarts of the dev server, and CLI commands (``zenjobs
 replay``, ``zenjobs runs``) can open the same file while it runs.
 
-* **Concurrency.** One connection, guarded by a :class:`threading.Lock`;
-  blocking calls run in :func:`asyncio.to_thread` so the event loop never
-  waits on disk. Every mutating method is one ``BEGIN IMMEDIATE``
-  transaction, which also serialises writers in *other* processes on the
-  same file (WAL mode, ``busy_timeout``).
+* **Concurrency.** One connection, guarded by a :class:`threading.Lock`.
+  Every mutating method is one ``BEGIN IMMEDIATE`` transaction, which also
+  serialises writers in *other* processes on the same file (WAL mode,
+  ``busy_timeout``). A call runs on the event loop when it cannot wait: our
+  lock is free and SQLite answers at once (``busy_timeout`` 0); such a
+  statement takes microseconds, far less than a hop to a worker thread,
+  which under load also queues for the GIL (docs/performance.md). A call that
+  would wait (the lock held by a worker thread, another process writing)
+  goes to :func:`asyncio.to_thread` with the full ``busy_timeout``, so the
+  event loop never waits on a lock.
 * **Decisions.** The read-modify-write rules are the shared pure functions of
   :mod:`zenjobs.backends.transitions`, so this store agrees with the others.
+* **Hand edits.** A job row that cannot be used (bad config JSON, a wrong type,
+  an unknown time zone) reads as a record with ``misconfigured`` set, naming
+  the field, exactly as in the Firestore store; see :mod:`.sqlite_schema`.
 * **Instants** are stored as integer microseconds since the Unix epoch (UTC):
   exact, sortable and indexable. Everything returned is UTC-aware.
 * **due_jobs** is one range scan of the ``(enabled, next_run_at)`` index, so
@@ -52,6 +60,8 @@ class SqliteJobStore:
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5_000) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._waits = True  # whether the connection's busy_timeout is currently the full one
         in_memory = self.path == ":memory:"
         try:
             if not in_memory:
@@ -110,29 +120,64 @@ class SqliteJobStore:
     def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         """Run ``fn`` under the lock; a write runs inside one ``BEGIN IMMEDIATE`` transaction."""
         with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise BackendUnavailableError(f"SQLite store {self.path!r} is closed")
+            return self._call_locked(fn, write=write)
+
+    def _call_locked(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        conn = self._conn
+        if conn is None:
+            raise BackendUnavailableError(f"SQLite store {self.path!r} is closed")
+        try:
+            if not write:
+                return fn(conn)
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                if not write:
-                    return fn(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailableError(f"SQLite store {self.path!r}: {exc}") from exc
+
+    def _set_waits(self, waits: bool) -> None:
+        """Switch busy_timeout between the full wait (threads) and none (the event loop).
+
+        Called with the lock held.
+        """
+        if self._waits != waits and self._conn is not None:
+            timeout = self._busy_timeout_ms if waits else 0
+            self._conn.execute(f"PRAGMA busy_timeout = {timeout}")
+            self._waits = waits
+
+    def _call_waiting(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        with self._lock:
+            self._set_waits(True)
+            return self._call_locked(fn, write=write)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        if self._lock.acquire(blocking=False):
+            try:
+                self._set_waits(False)
+                return self._call_locked(fn, write=write)
+            except BackendUnavailableError as exc:
+                if not _is_busy(exc.__cause__):
                     raise
-                return result
+                # SQLite is busy (another connection writes): the failed transaction was
+                # rolled back, so nothing was written; wait for it in a worker thread.
             except sqlite3.OperationalError as exc:
-                raise BackendUnavailableError(f"SQLite store {self.path!r}: {exc}") from exc
+                if not _is_busy(exc):
+                    raise
+            finally:
+                self._lock.release()
+        return await asyncio.to_thread(self._call_waiting, fn, write)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._call, fn, write=False)
+        return await self._run(fn, write=False)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._call, fn, write=True)
+        return await self._run(fn, write=True)
 
     async def ensure_job(self, job_id: str, config: JobConfig, next_run_at: datetime | None,
                          now: datetime) -> tuple[JobRecord, bool]:
@@ -165,7 +210,14 @@ class SqliteJobStore:
             if job is None:
                 raise UnknownJobError(job_id)
             job = t.updated_job(job, config, next_run_at, misconfigured, now)
-            schema.put_job(conn, job)
+            changed = ["updated_at"]
+            if config is not None:
+                changed += schema.CONFIG_COLUMNS
+            if next_run_at is not ...:
+                changed.append("next_run_at")
+            if misconfigured is not ...:
+                changed.append("misconfigured")
+            schema.update_job_columns(conn, job, changed)
             return job
 
         return await self._write(tx)
@@ -188,7 +240,8 @@ class SqliteJobStore:
             job = schema.get_job(conn, job_id)
             if job is None or schema.to_micros(job.next_run_at) != expected:
                 return False
-            schema.put_job(conn, t.updated_job(job, None, new_next_run_at, ..., now))
+            schema.update_job_columns(conn, t.updated_job(job, None, new_next_run_at, ..., now),
+                                      ("next_run_at", "updated_at"))
             return True
 
         return await self._write(tx)
@@ -238,7 +291,8 @@ class SqliteJobStore:
             schema.put_run(conn, run)
             job = t.job_after_run(schema.get_job(conn, job_id), run)
             if job is not None:
-                schema.put_job(conn, job)
+                schema.update_job_columns(conn, job, ("last_status", "last_run_at",
+                                                      "last_execution_id", "updated_at"))
             return run
 
         return await self._write(tx)
@@ -261,3 +315,11 @@ class SqliteJobStore:
             return run
 
         return await self._write(tx)
+
+
+def _is_busy(exc: BaseException | None) -> bool:
+    """True for SQLite's "database is locked/busy" (another connection holds the lock)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text

@@ -3,15 +3,29 @@
 Instants are integer microseconds since the Unix epoch (UTC): exact, sortable
 and indexable. A job's editable config is one JSON column, with the two fields
 the due query needs (``enabled``, ``priority``) copied into indexed columns.
+
+A job row may be edited by hand (``sqlite3 .zenjobs/dev.sqlite3``), so reading
+one never raises: with the Firestore store's readers
+(:mod:`zenjobs.backends.config_codec`), every value it cannot read (bad JSON,
+a wrong type, an unknown config field, an out-of-range instant) becomes a line
+of the record's ``misconfigured`` reason naming the config field or column,
+and the runtime skips that job. A readable but invalid value (a cron that does
+not parse, an unknown time zone) is kept as stored: the runtime's
+re-validation reports it and ``zenjobs set`` can fix it in place. Writes of
+job state touch only the columns they change, so a hand edit survives until it
+is fixed or ``zenjobs sync --reset`` restores it.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import config_codec as cc
 from . import transitions as t
 from .base import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
 
@@ -56,8 +70,11 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_recent ON runs (job_id, created_at, execution_id);
 """
 
-JOB_COLUMNS = ("job_id, config, enabled, priority, next_run_at, last_status, last_run_at, "
-               "last_execution_id, misconfigured, updated_at")
+JOB_COLUMN_NAMES = ("job_id", "config", "enabled", "priority", "next_run_at", "last_status",
+                    "last_run_at", "last_execution_id", "misconfigured", "updated_at")
+JOB_COLUMNS = ", ".join(JOB_COLUMN_NAMES)
+#: The columns a change of the editable config rewrites (the copies the due query needs).
+CONFIG_COLUMNS = ("config", "enabled", "priority")
 
 #: The master tick's query: a range scan of ``jobs_due`` (``INDEXED BY`` makes
 #: SQLite fail loudly rather than fall back to a table scan), then a sort of
@@ -83,39 +100,65 @@ def from_micros(micros: int | None) -> datetime | None:
 
 
 def config_json(config: JobConfig) -> str:
-    return json.dumps({
-        "enabled": config.enabled, "cron": config.cron,
-        "interval_seconds": config.interval_seconds, "timezone": config.timezone,
-        "start_at": to_micros(config.start_at),
-        "end_at": None if config.end_at is None else config.end_at.isoformat(),
-        "skip_dates": [d.isoformat() for d in config.skip_dates],
-        "dependencies": list(config.dependencies), "max_retries": config.max_retries,
-        "priority": config.priority,
-    }, sort_keys=True)
+    return json.dumps(cc.encode_config(config, to_micros), sort_keys=True)
 
 
-def decode_config(text: str) -> JobConfig:
-    raw: dict[str, Any] = json.loads(text)
-    end_at = raw.get("end_at")
-    return JobConfig(
-        enabled=bool(raw["enabled"]), cron=raw.get("cron"),
-        interval_seconds=raw.get("interval_seconds"), timezone=raw.get("timezone", "UTC"),
-        start_at=from_micros(raw.get("start_at")),
-        end_at=None if end_at is None else date.fromisoformat(end_at),
-        skip_dates=tuple(date.fromisoformat(d) for d in raw.get("skip_dates", ())),
-        dependencies=tuple(raw.get("dependencies", ())),
-        max_retries=int(raw.get("max_retries", 3)), priority=int(raw.get("priority", 0)),
-    )
+def read_micros(value: object) -> datetime:
+    """An instant stored as integer microseconds since the epoch."""
+    micros = cc.read_int(value)
+    try:
+        return EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise cc.FieldProblem(f"microseconds since the epoch out of range: {micros}") from None
+
+
+def _config_object(text: object, columns: cc.FieldReader) -> Mapping[str, Any]:
+    """The config column's JSON object ({} and a problem when it is not one)."""
+    try:
+        raw = json.loads(cc.read_str(text))
+    except cc.FieldProblem as exc:
+        columns.check("config", str(exc))
+        return {}
+    except ValueError as exc:
+        columns.check("config", f"expected a JSON object, got {str(text)[:40]!r}: {exc}")
+        return {}
+    if not isinstance(raw, dict):
+        columns.check("config", f"expected a JSON object, got {cc.describe(raw)}")
+        return {}
+    return raw
 
 
 def decode_job(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
-        job_id=row["job_id"], config=decode_config(row["config"]),
-        next_run_at=from_micros(row["next_run_at"]),
-        last_status=None if row["last_status"] is None else RunStatus(row["last_status"]),
-        last_run_at=from_micros(row["last_run_at"]), last_execution_id=row["last_execution_id"],
-        misconfigured=row["misconfigured"], updated_at=from_micros(row["updated_at"]),
+    """Parse a job row; problems go to ``misconfigured`` instead of raising.
+
+    When the row itself has problems they are the reason (a reason stored
+    earlier is then dropped, as in the Firestore store); otherwise the stored
+    ``misconfigured`` value is kept.
+    """
+    columns = cc.FieldReader({name: row[name] for name in JOB_COLUMN_NAMES}, kind="column")
+    raw = _config_object(row["config"], columns)
+    fields = cc.FieldReader(raw, kind="config field", problems=columns.problems)
+    fields.unknown(frozenset(cc.CONFIG_FIELDS))
+    config = cc.decode_config(fields, read_micros)
+    for name in ("enabled", "priority"):
+        copied = columns.get(name, cc.read_int, None)
+        if copied is not None and name in raw and not any(
+                problem.startswith(f"config field {name!r}") for problem in fields.problems):
+            value = int(getattr(config, name))
+            if copied != value:
+                columns.check(name, f"{copied} disagrees with config field {name!r} "
+                                    f"({raw[name]!r}): the due query reads the column")
+    record = JobRecord(
+        job_id=str(row["job_id"]), config=config,
+        next_run_at=columns.get("next_run_at", cc.optional(read_micros), None),
+        last_status=columns.get("last_status", cc.optional(cc.read_completed_status), None),
+        last_run_at=columns.get("last_run_at", cc.optional(read_micros), None),
+        last_execution_id=columns.get("last_execution_id", cc.optional(cc.read_str), None),
+        updated_at=columns.get("updated_at", cc.optional(read_micros), None),
     )
+    stored_reason = columns.get("misconfigured", cc.optional(cc.read_str), None)
+    problems = columns.problems
+    return replace(record, misconfigured="; ".join(problems) if problems else stored_reason)
 
 
 def job_row(job: JobRecord) -> tuple[Any, ...]:
@@ -153,8 +196,18 @@ def get_job(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
 
 
 def put_job(conn: sqlite3.Connection, job: JobRecord) -> None:
+    """Write a whole new job row."""
     conn.execute(f"INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES ({marks(10)})",
                  job_row(job))
+
+
+def update_job_columns(conn: sqlite3.Connection, job: JobRecord, names: Iterable[str]) -> None:
+    """Write only the columns ``names`` of ``job``'s row (the ones the change touched)."""
+    values = dict(zip(JOB_COLUMN_NAMES, job_row(job), strict=True))
+    chosen = list(dict.fromkeys(names))
+    assignments = ", ".join(f"{name} = ?" for name in chosen)
+    conn.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?",
+                 (*(values[name] for name in chosen), job.job_id))
 
 
 def get_run(conn: sqlite3.Connection, job_id: str, execution_id: str) -> RunRecord | None:

@@ -1,7 +1,7 @@
 """Operations commands: sync, enable, disable, set, trigger, status, replay, scheduler.
 
-Thin click commands over :mod:`zenjobs.ops`, the executor and
-:class:`~zenjobs.backends.gcp.scheduler.SchedulerControl`. Each command is a
+Thin click commands over :mod:`zenjobs.ops` and the executor (``scheduler``
+lives in :mod:`zenjobs.cli.ops_scheduler`). Each command is a
 composition root: it resolves settings (option > environment >
 ``[tool.zenjobs]``), opens the store, reads the wall clock once, calls one
 library function and prints what it did. Exit codes and store URLs are in
@@ -21,11 +21,11 @@ import click
 
 from .. import ops
 from ..backends.base import JobStore, RunRecord
-from ..backends.telemetry import ConsoleTelemetrySink
-from ..descriptor import MASTER_JOB_ID
+from ..backends.console_telemetry import ConsoleTelemetrySink
 from ..registry import ZenJobs
 from ..runtime.executor import ZenJobsExecutor
 from ..schedule import format_instant
+from . import ops_scheduler  # noqa: F401  (registers `zenjobs scheduler ...`)
 from .common import main, open_registry, registry_option
 from .ops_support import (
     EXIT_FAILED,
@@ -381,59 +381,3 @@ def replay_command(registry_spec: str | None, execution_id: str, wait: bool,
     run, _, production, pending = _run_with_executor(registry, settings, wait, act)
     click.echo(f"replaying {execution_id} as attempt {attempts[0]}")
     _report_run(run, execution_id, production, pending)
-
-
-# -- scheduler -------------------------------------------------------------------------------
-
-
-@main.group("scheduler")
-def scheduler_group() -> None:
-    """Pause, resume or run the master Cloud Scheduler job (all schedules at once)."""
-
-
-def _scheduler_command(verb: str, done: str, summary: str) -> None:
-    @scheduler_group.command(verb, help=summary)
-    @click.option("--project", default=None,
-                  help="Google Cloud project (else $ZENJOBS_PROJECT, $GOOGLE_CLOUD_PROJECT, "
-                       "[tool.zenjobs] project).")
-    @click.option("--location", "--region", "location", default=None,
-                  help="Region of the job (else $ZENJOBS_LOCATION, [tool.zenjobs] location / "
-                       "region).")
-    @click.option("--job-name", "job_name", default=None,
-                  help=f"Cloud Scheduler job (else [tool.zenjobs] scheduler_job_name, "
-                       f"{MASTER_JOB_ID}).")
-    @click.option("--endpoint", default=None, hidden=True,
-                  help="host:port of a plain-gRPC Cloud Scheduler stand-in (tests).")
-    def command(**options: Any) -> None:
-        from ..backends.gcp.scheduler import MasterJobState, SchedulerControl
-
-        settings = Settings.load(options)
-        project, location = settings.project, settings.location
-        missing = [name for name, value in (("--project", project), ("--location", location))
-                   if not value]
-        if missing:
-            raise click.UsageError(f"missing {', '.join(missing)} (or set them in the "
-                                   "environment or under [tool.zenjobs])")
-        assert project is not None and location is not None
-        job_name = settings.get("job_name", ("ZENJOBS_SCHEDULER_JOB",),
-                                ("scheduler_job_name",), MASTER_JOB_ID) or MASTER_JOB_ID
-        endpoint = settings.get("endpoint", ("ZENJOBS_SCHEDULER_ENDPOINT",))
-        control = SchedulerControl(project, location, job_name, endpoint=endpoint)
-
-        async def body() -> MasterJobState:
-            try:
-                result: MasterJobState = await getattr(control, verb)()
-                return result
-            finally:
-                await close_quietly(control)
-
-        state = run_async(body)
-        click.echo(f"{done} {control.job_path} (state {state.state})")
-
-    del command
-
-
-_scheduler_command("pause", "paused", "Pause the master tick: no scheduled or periodic job "
-                   "fires until resume (endpoint jobs still run).")
-_scheduler_command("resume", "resumed", "Resume the master tick.")
-_scheduler_command("run", "ran", "Send one master tick now.")

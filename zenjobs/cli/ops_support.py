@@ -50,6 +50,7 @@ EXIT_CONFIGURATION = 4
 
 DEFAULT_STORE = "sqlite:.zenjobs/dev.sqlite3"
 STORE_ENV = "ZENJOBS_STORE"
+DEBUG_ENV = "ZENJOBS_DEBUG"
 PROJECT_ENV = ("ZENJOBS_PROJECT", "GOOGLE_CLOUD_PROJECT")
 LOCATION_ENV = ("ZENJOBS_LOCATION",)
 
@@ -181,6 +182,13 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc), EXIT_FAILED)
     except ZenjobsError as exc:
         fail(str(exc), exit_code_for(exc))
+    except Exception as exc:
+        # Not a zenjobs error: a bug, or a store document no parser expected. Still one
+        # line (DEBUG_ENV shows the traceback), never a stack trace for an operator.
+        if os.environ.get(DEBUG_ENV):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)",
+             EXIT_FAILED)
 
 
 async def _awaited(work: Callable[[], Awaitable[T]]) -> T:

@@ -11,6 +11,13 @@ a job's tasks go to ``descriptor.queue`` when it names one, else to
 even light recurring jobs enqueue their retries. A queue gets the strictest
 rate limit any of its jobs asks for. Heavy jobs must not share a queue with
 other weights: their queue is routed to the heavy worker when there is one.
+
+Backstop rule: a delivery that finds another holder's live lease is answered
+503 and only the queue's own retries bring it back. A crashed holder's lease
+lasts the job's timeout plus :data:`DEFAULT_LEASE_GRACE`, so each queue keeps
+retrying for ``max_retry_duration`` = twice its longest such lease window (and
+at least the window plus one ``max_backoff``, so an attempt always falls after
+expiry); Cloud Tasks gives up only when that *and* ``max_attempts`` are spent.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..descriptor import MASTER_JOB_ID, JobDescriptor, Weight
+from ..descriptor import DEFAULT_LEASE_GRACE, MASTER_JOB_ID, JobDescriptor, Weight
 from ..errors import ConfigurationError, DefinitionError
 
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -42,6 +49,10 @@ BACKSTOP_MIN_BACKOFF = timedelta(seconds=10)
 BACKSTOP_MAX_BACKOFF_FLOOR = timedelta(minutes=5)
 BACKSTOP_MAX_BACKOFF_CAP = timedelta(hours=1)
 BACKSTOP_MAX_DOUBLINGS = 4
+#: ``max_retry_duration`` is this many lease windows (timeout + lease grace).
+BACKSTOP_LEASE_MARGIN = 2
+#: Cloud Tasks keeps a task at most 31 days, so a longer retry duration is a lie.
+BACKSTOP_MAX_RETRY_DURATION_LIMIT = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class QueuePlan:
     min_backoff: timedelta
     max_backoff: timedelta
     max_doublings: int
+    max_retry_duration: timedelta
 
 
 @dataclass(frozen=True)
@@ -171,10 +183,12 @@ def _queue(name: str, jobs: list[JobDescriptor], settings: InfraSettings) -> Que
     conc = [d.rate_limit.max_concurrent_dispatches for d in jobs if d.rate_limit is not None]
     rps_set = [v for v in rps if v is not None]
     conc_set = [v for v in conc if v is not None]
-    # A "lease held" 503 must still be retried once the holder's lease (at most
-    # the job's timeout) has expired, so the backstop backs off at least that long.
-    longest = max(d.timeout for d in jobs)
-    max_backoff = min(max(longest, BACKSTOP_MAX_BACKOFF_FLOOR), BACKSTOP_MAX_BACKOFF_CAP)
+    longest = max(jobs, key=lambda d: d.timeout)
+    # While a lease is live, redeliveries only earn 503s: back off up to the timeout.
+    max_backoff = _whole_seconds(
+        min(max(longest.timeout, BACKSTOP_MAX_BACKOFF_FLOOR), BACKSTOP_MAX_BACKOFF_CAP)
+    )
+    max_retry_duration = backstop_retry_duration(longest, max_backoff)
     is_heavy = bool(heavy)
     target = settings.heavy_service_url if is_heavy and settings.heavy_service_url else None
     return QueuePlan(
@@ -186,9 +200,33 @@ def _queue(name: str, jobs: list[JobDescriptor], settings: InfraSettings) -> Que
         max_concurrent_dispatches=min(conc_set) if conc_set else None,
         max_attempts=BACKSTOP_MAX_ATTEMPTS,
         min_backoff=BACKSTOP_MIN_BACKOFF,
-        max_backoff=_whole_seconds(max_backoff),
+        max_backoff=max_backoff,
         max_doublings=BACKSTOP_MAX_DOUBLINGS,
+        max_retry_duration=max_retry_duration,
     )
+
+
+def backstop_retry_duration(longest: JobDescriptor, max_backoff: timedelta) -> timedelta:
+    """How long a queue keeps retrying a task, so it outlasts a crashed holder's lease.
+
+    The lease window is the longest timeout on the queue plus the runtime's
+    lease grace. Retrying for :data:`BACKSTOP_LEASE_MARGIN` windows, and never
+    for less than one window plus one ``max_backoff`` (the widest gap between
+    two attempts), guarantees a delivery after the lease expired, which takes
+    the run over. ``longest`` is named in the error when that exceeds what
+    Cloud Tasks can keep.
+    """
+    window = longest.timeout + DEFAULT_LEASE_GRACE
+    duration = _whole_seconds(max(window * BACKSTOP_LEASE_MARGIN, window + max_backoff))
+    if duration > BACKSTOP_MAX_RETRY_DURATION_LIMIT:
+        raise DefinitionError(
+            longest.id,
+            "timeout",
+            f"a crashed run is taken over only after {window} (timeout + lease grace), but "
+            f"its queue's backstop retries would have to last {duration}, longer than the "
+            f"{BACKSTOP_MAX_RETRY_DURATION_LIMIT.days} days Cloud Tasks keeps a task",
+        )
+    return duration
 
 
 def _whole_seconds(value: timedelta) -> timedelta:

@@ -79,6 +79,7 @@ def _queue_view(queue: QueuePlan) -> dict[str, object]:
         pairs.append(("max_concurrent_dispatches", queue.max_concurrent_dispatches))
     pairs += [
         ("max_attempts", queue.max_attempts),
+        ("max_retry_duration", queue.max_retry_duration),
         ("min_backoff", queue.min_backoff),
         ("max_backoff", queue.max_backoff),
         ("max_doublings", queue.max_doublings),

@@ -22,7 +22,7 @@ from ..backends.base import (
     TelemetrySink,
     Trigger,
 )
-from ..descriptor import JobDescriptor, JobType
+from ..descriptor import DEFAULT_LEASE_GRACE, JobDescriptor, JobType
 from ..errors import InvalidRequestError, ZenjobsError
 from ..registry import ZenJobs
 from ..schedule import format_instant, next_fire, require_utc
@@ -46,7 +46,7 @@ class JobEngine:
     def __init__(self, registry: ZenJobs, store: JobStore, queue: TaskQueue, clock: Clock,
                  telemetry: TelemetrySink | None = None, *, service_url: str,
                  batch_size: int = DEFAULT_BATCH_SIZE,
-                 lease_grace: timedelta = timedelta(seconds=30),
+                 lease_grace: timedelta = DEFAULT_LEASE_GRACE,
                  instance: str | None = None, id_source: Callable[[], str] | None = None,
                  heavy_runner: HeavyRunner | None = None) -> None:
         if batch_size < 1:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import Clock, JobStore, RunRecord, TaskQueue, TelemetrySink
 from ..backends.clock import SystemClock
 from ..backends.telemetry import LogTelemetrySink
+from ..descriptor import DEFAULT_LEASE_GRACE
 from ..errors import ConfigurationError
 from ..registry import ZenJobs
 from .engine import DEFAULT_BATCH_SIZE, JobEngine
@@ -47,6 +48,9 @@ PRODUCTION_ENV: dict[str, tuple[str, ...]] = {
     "service_url": ("ZENJOBS_SERVICE_URL",),
     "invoker_service_account": ("ZENJOBS_INVOKER_SA",),
 }
+#: ``HOST:PORT`` of a Cloud Tasks emulator (plain gRPC) for the production queue.
+#: Firestore's client reads ``FIRESTORE_EMULATOR_HOST`` itself, from ``os.environ``.
+TASKS_EMULATOR_ENV = "CLOUD_TASKS_EMULATOR_HOST"
 
 
 class ZenJobsExecutor:
@@ -55,7 +59,7 @@ class ZenJobsExecutor:
     def __init__(self, jobs: ZenJobs, *, mode: str, store: JobStore, queue: TaskQueue | None,
                  clock: Clock, telemetry: TelemetrySink | None, service_url: str,
                  verifier: OidcVerifier | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 lease_grace: timedelta = timedelta(seconds=30),
+                 lease_grace: timedelta = DEFAULT_LEASE_GRACE,
                  id_source: Callable[[], str] | None = None,
                  heavy_runner: HeavyRunner | None = None,
                  settings: Mapping[str, str] | None = None,
@@ -81,7 +85,7 @@ class ZenJobsExecutor:
                     clock: Clock | None = None, telemetry: TelemetrySink | None = None,
                     queue: TaskQueue | None = None, service_url: str = DEFAULT_DEV_URL,
                     batch_size: int = DEFAULT_BATCH_SIZE,
-                    lease_grace: timedelta = timedelta(seconds=30),
+                    lease_grace: timedelta = DEFAULT_LEASE_GRACE,
                     id_source: Callable[[], str] | None = None,
                     heavy_runner: HeavyRunner | None = None,
                     loop_lag_threshold: float | None = 0.25) -> ZenJobsExecutor:
@@ -135,12 +139,16 @@ class ZenJobsExecutor:
         Each setting is taken from its argument, else from the environment
         (see :data:`PRODUCTION_ENV`); :class:`ConfigurationError` names every
         one that is missing. ``store``/``queue``/``verifier`` may be injected
-        (tests, emulators); otherwise the GCP backends are imported here.
+        (tests, emulators); otherwise the GCP backends are imported here, and
+        the queue talks to the emulator at ``$CLOUD_TASKS_EMULATOR_HOST`` when
+        that is set, so a production-configured service runs against local
+        emulators (OIDC is still required on the webhook).
         """
+        env = os.environ if environ is None else environ
         settings = resolve_production_settings(
             {"project": project, "location": location, "service_url": service_url,
              "invoker_service_account": invoker_service_account},
-            os.environ if environ is None else environ,
+            env,
             needs_location=queue is None,
         )
         url = settings["service_url"]
@@ -154,6 +162,7 @@ class ZenJobsExecutor:
             queue = CloudTasksQueue(
                 settings["project"], settings["location"],
                 invoker_service_account=settings["invoker_service_account"], audience=url,
+                emulator_host=env.get(TASKS_EMULATOR_ENV) or None,
             )
         if verifier is None:
             from .oidc import OidcVerifier

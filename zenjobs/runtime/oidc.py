@@ -12,6 +12,13 @@ worker thread so the event loop never waits on the network. A token whose key
 id is not in the cache triggers one early refresh (Google rotates keys), at
 most once per ``min_refresh_interval``, so garbage tokens cannot make us hammer
 the certificate endpoint.
+
+An accepted token is remembered until its ``exp`` or the next certificate
+refresh, whichever comes first (a bounded cache keyed by the whole token):
+Cloud Tasks and Cloud Scheduler present the same token on many requests, and
+checking an RS256 signature against a freshly parsed certificate cost more
+than the rest of a delivery (docs/performance.md). A forged or altered token
+is a different string, so it never matches; refused tokens are never cached.
 """
 
 from __future__ import annotations
@@ -75,7 +82,8 @@ class VerifiedIdentity:
 class OidcVerifier:
     """Checks ``Authorization: Bearer`` tokens against one audience and allowed emails.
 
-    ``fetch`` (blocking, run in a thread) and ``monotonic`` are injectable so
+    ``fetch`` (blocking, run in a thread), ``monotonic`` and ``wall`` (the
+    clock accepted tokens expire on, seconds since the epoch) are injectable so
     tests serve certificates locally and control cache expiry.
     """
 
@@ -91,6 +99,8 @@ class OidcVerifier:
         default_ttl: float = 3600.0,
         min_refresh_interval: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        accepted_cache_size: int = 256,
     ) -> None:
         if not audience:
             raise ValueError("OidcVerifier needs a non-empty audience (the service URL)")
@@ -105,6 +115,12 @@ class OidcVerifier:
         self._default_ttl = default_ttl
         self._min_refresh_interval = min_refresh_interval
         self._monotonic = monotonic
+        self._wall = wall
+        self._accepted_cache_size = accepted_cache_size
+        #: token -> (identity, exp, certificates fetched at): tokens already verified.
+        self._accepted: dict[str, tuple[VerifiedIdentity, float, float]] = {}
+        #: Tokens accepted from that cache, without checking the signature again.
+        self.cache_hits = 0
         self._lock = threading.Lock()  # loop-agnostic: refreshes happen in worker threads
         self._certs: Mapping[str, str] | None = None
         self._expires_at = 0.0
@@ -126,6 +142,14 @@ class OidcVerifier:
 
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError("token too long")
+        cached = self._accepted.get(token)
+        if cached is not None:
+            identity, exp, fetched_at = cached
+            if (fetched_at == self._fetched_at and self._monotonic() < self._expires_at
+                    and self._wall() < exp):
+                self.cache_hits += 1
+                return identity
+            self._accepted.pop(token, None)
         try:
             header = cast(Callable[[str], Mapping[str, Any]], jwt.decode_header)(token)
         except (gexc.GoogleAuthError, ValueError, TypeError):
@@ -134,6 +158,7 @@ class OidcVerifier:
             raise AuthenticationError("token must be signed with RS256")
         kid = header.get("kid")
         certs = await self._current_certs(kid if isinstance(kid, str) else None)
+        fetched_at = self._fetched_at
         try:
             claims = cast(Callable[..., Mapping[str, Any]], jwt.decode)(
                 token, certs=certs, audience=self.audience, clock_skew_in_seconds=self._clock_skew
@@ -141,7 +166,19 @@ class OidcVerifier:
         except (gexc.GoogleAuthError, ValueError, TypeError) as exc:
             log.info("OIDC token refused: %s", exc)
             raise AuthenticationError(_reason(str(exc))) from None
-        return self._check_claims(claims)
+        identity = self._check_claims(claims)
+        self._remember(token, identity, claims.get("exp"), fetched_at)
+        return identity
+
+    def _remember(self, token: str, identity: VerifiedIdentity, exp: object,
+                  fetched_at: float) -> None:
+        if self._accepted_cache_size <= 0 or isinstance(exp, bool):
+            return
+        if not isinstance(exp, (int, float)):
+            return
+        while len(self._accepted) >= self._accepted_cache_size:
+            self._accepted.pop(next(iter(self._accepted)), None)  # the oldest entry
+        self._accepted[token] = (identity, float(exp), fetched_at)
 
     def _check_claims(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
         if claims.get("iss") not in self.issuers:

@@ -5,7 +5,8 @@ whether a Cloud Task or a light job run inline by the master tick, first asks
 the store for the lease on (execution id, attempt):
 
 * FINISHED / STALE: the run is already decided, so the delivery is acknowledged
-  (200) and nothing runs;
+  (200) and nothing runs (a STALE delivery of a run waiting for its retry first
+  enqueues that retry again, in case the queue refused it the first time);
 * HELD: another holder's lease is live, so :class:`LeaseHeldError` makes the
   webhook answer 503 and Cloud Tasks delivers again later;
 * MISSING: an endpoint or manual delivery whose record is missing (it was
@@ -46,7 +47,7 @@ from ..backends.base import (
     Trigger,
 )
 from ..backends.telemetry import emit_safely
-from ..descriptor import JobDescriptor, Weight
+from ..descriptor import DEFAULT_LEASE_GRACE, JobDescriptor, Weight
 from ..errors import (
     ConfigurationError,
     HeavyJobError,
@@ -84,7 +85,7 @@ class RuntimeDeps:
     telemetry: TelemetrySink | None
     service_url: str
     instance: str = field(default_factory=new_token)
-    lease_grace: timedelta = timedelta(seconds=30)
+    lease_grace: timedelta = DEFAULT_LEASE_GRACE
     heavy_runner: HeavyRunner | None = None
     id_source: Callable[[], str] = new_token
     running: dict[str, str] = field(default_factory=dict)  # execution id -> job id
@@ -152,6 +153,11 @@ async def run_delivery(deps: RuntimeDeps, env: Envelope) -> DeliveryOutcome:
         return _ack("missing", env)
     if lease.outcome in (LeaseOutcome.FINISHED, LeaseOutcome.STALE):
         status = lease.run.status.value if lease.run is not None else lease.outcome.value
+        if (lease.outcome is LeaseOutcome.STALE and lease.run is not None
+                and lease.run.status is RunStatus.RETRY_SCHEDULED):
+            # This attempt's retry was recorded but its task may not have been sent
+            # (queue outage, crash): send it again; the same name deduplicates.
+            await deps.queue.enqueue(_retry_task(deps, desc, env, lease.run))
         return _ack(status if lease.outcome is LeaseOutcome.FINISHED else "stale", env)
     if lease.outcome is LeaseOutcome.HELD:
         raise LeaseHeldError(
@@ -223,15 +229,7 @@ async def _failed(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: Ru
         result = RunResult(status, **common)
     elif attempt <= desc.max_retries:
         status = RunStatus.RETRY_SCHEDULED
-        delay = backoff_delay(desc.backoff, attempt, run.execution_id)
-        next_at = end + delay
-        next_env = Envelope(job_id=run.job_id, execution_id=run.execution_id,
-                            attempt=attempt + 1, trigger=env.trigger,
-                            scheduled_for=run.scheduled_for, payload=env.payload)
-        # Enqueue before recording: if the queue is down the lease is still ours and
-        # the 503 makes Cloud Tasks deliver this attempt again, so no retry is lost.
-        # An early delivery of the new task finds the record behind and gets HELD.
-        await deps.queue.enqueue(deps.task_for(desc, next_env, next_at))
+        next_at = end + backoff_delay(desc.backoff, attempt, run.execution_id)
         result = RunResult(status, next_attempt=attempt + 1, next_attempt_at=next_at, **common)
     else:
         status = RunStatus.DEAD
@@ -245,7 +243,23 @@ async def _failed(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: Ru
                   next_attempt_at=result.next_attempt_at,
                   delay_ms=int((result.next_attempt_at - end).total_seconds() * 1000)
                   if result.next_attempt_at else None)
+        # Recorded first, sent second: if the queue is down, the error (503) makes
+        # Cloud Tasks deliver this attempt again, and that delivery finds the record
+        # ahead (STALE) and sends the retry again instead of running the handler. The
+        # reverse order left the lease with this finished delivery, so every
+        # redelivery was refused as HELD until the lease expired and the handler
+        # ran a second time for this attempt (or never, if the queue gave up first).
+        await deps.queue.enqueue(_retry_task(deps, desc, env, run.evolve(
+            attempt=attempt + 1, next_attempt_at=result.next_attempt_at)))
     return _ack(status.value, env, attempt)
+
+
+def _retry_task(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope,
+                run: RunRecord) -> HttpTask:
+    """The task of ``run``'s scheduled retry: its attempt, due at ``next_attempt_at``."""
+    retry = Envelope(job_id=run.job_id, execution_id=run.execution_id, attempt=run.attempt,
+                     trigger=env.trigger, scheduled_for=run.scheduled_for, payload=env.payload)
+    return deps.task_for(desc, retry, run.next_attempt_at)
 
 
 def _lease_lost(deps: RuntimeDeps, env: Envelope, fields: dict[str, Any],

@@ -15,13 +15,18 @@ resource "google_cloud_tasks_queue" "queue" {
     max_concurrent_dispatches = each.value.max_concurrent_dispatches
   }
 
-  # A bounded backstop for crashes and infrastructure 5xx: the executor
-  # decides real retries and re-enqueues them as new tasks.
+  # A backstop for crashes, infrastructure 5xx and "lease held" 503s: the
+  # executor decides real retries and re-enqueues them as new tasks. Cloud
+  # Tasks gives up only once both max_attempts and max_retry_duration are
+  # spent; gen-infra sets the latter past the longest lease a crashed
+  # instance can leave on the queue (timeout + lease grace), so the run is
+  # taken over.
   retry_config {
-    max_attempts  = each.value.max_attempts
-    min_backoff   = each.value.min_backoff
-    max_backoff   = each.value.max_backoff
-    max_doublings = each.value.max_doublings
+    max_attempts       = each.value.max_attempts
+    max_retry_duration = each.value.max_retry_duration
+    min_backoff        = each.value.min_backoff
+    max_backoff        = each.value.max_backoff
+    max_doublings      = each.value.max_doublings
   }
 
   http_target {

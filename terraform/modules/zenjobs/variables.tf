@@ -94,11 +94,12 @@ variable "invoker_account_id" {
 }
 
 variable "queues" {
-  description = "Cloud Tasks queues by queue id, as zenjobs gen-infra derives them from the registry. Retries belong to the executor: retry settings here are a bounded backstop for crashes and infrastructure 5xx."
+  description = "Cloud Tasks queues by queue id, as zenjobs gen-infra derives them from the registry. Retries belong to the executor: retry settings here are a backstop for crashes, infrastructure 5xx and \"lease held\" 503s. max_retry_duration must outlast the longest lease a crashed instance can hold (longest job timeout on the queue + 30s lease grace); gen-infra writes twice that."
   type = map(object({
     max_dispatches_per_second = optional(number)
     max_concurrent_dispatches = optional(number)
     max_attempts              = optional(number, 5)
+    max_retry_duration        = optional(string, "660s")
     min_backoff               = optional(string, "10s")
     max_backoff               = optional(string, "300s")
     max_doublings             = optional(number, 4)
@@ -142,6 +143,11 @@ variable "queues" {
       can(regex("^[0-9]+(\\.[0-9]+)?s$", q.min_backoff)) && can(regex("^[0-9]+(\\.[0-9]+)?s$", q.max_backoff))
     ])
     error_message = "min_backoff and max_backoff must be durations in seconds, like \"10s\"."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.queues) : can(regex("^[1-9][0-9]*s$", q.max_retry_duration))])
+    error_message = "max_retry_duration must be a positive whole number of seconds, like \"660s\": zero would let Cloud Tasks give up before a crashed instance's lease expires."
   }
 
   validation {

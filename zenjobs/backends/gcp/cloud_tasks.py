@@ -34,13 +34,16 @@ from typing import Any, Protocol
 from ...errors import BackendUnavailableError, ConfigurationError, ZenjobsError
 from ..base import EnqueueOutcome, HttpTask
 from ..task_limits import check_task, job_id_of
+from . import errors
+from .clients import async_client, close_client
+from .errors import TRANSIENT
 
 __all__ = ["CloudTasksQueue", "TasksClient"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
-#: gRPC status names retried before giving up.
-TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"})
+#: What to do about each status code that means the deployment is wrong
+#: (the ``TRANSIENT`` codes are retried before giving up).
 _CONFIGURATION = {
     "NOT_FOUND": "does the queue exist in this project and location? (terraform apply)",
     "PERMISSION_DENIED": "the runtime service account needs roles/cloudtasks.enqueuer on "
@@ -149,16 +152,15 @@ class CloudTasksQueue:
             except api_exceptions.AlreadyExists:
                 return EnqueueOutcome.ALREADY_EXISTS
             except api_exceptions.GoogleAPICallError as exc:
-                if _code(exc) not in TRANSIENT:
-                    raise self._refused(task, exc) from exc
+                if errors.status_code(exc) not in TRANSIENT:
+                    raise errors.translate(exc, self._context("refused", task),
+                                           _CONFIGURATION) from exc
                 last = exc
             if attempt < self._max_attempts:
                 await self._sleep(self.backoff(task, attempt))
         raise BackendUnavailableError(
-            f"Cloud Tasks did not accept task {task.name!r} for job {job_id_of(task)!r} in "
-            f"queue {self.queue_path(task.queue)} after {self._max_attempts} attempts: "
-            f"{_code(last)} {_message(last)}"
-        )
+            f"{self._context('did not accept', task)} after {self._max_attempts} attempts: "
+            f"{errors.describe(last)}")
 
     def backoff(self, task: HttpTask, attempt: int) -> float:
         """Seconds before transient retry ``attempt + 1``: capped doubling, jitter in [50%, 100%].
@@ -175,48 +177,25 @@ class CloudTasksQueue:
         """Close the client this queue created (an injected client is the caller's)."""
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
-            transport = getattr(client, "transport", None)
-            if transport is not None:
-                await transport.close()
+            await close_client(client)
 
     def _get_client(self) -> TasksClient:
         if self._client is None:
             self._client = _make_client(self._emulator_host)
         return self._client
 
-    def _refused(self, task: HttpTask, exc: Exception) -> ZenjobsError:
-        code = _code(exc)
-        text = (f"Cloud Tasks refused task {task.name!r} for job {job_id_of(task)!r} in queue "
-                f"{self.queue_path(task.queue)}: {code} {_message(exc)}")
-        hint = _CONFIGURATION.get(code)
-        if hint is not None:
-            return ConfigurationError(f"{text} ({hint})")
-        return ZenjobsError(text)
+    def _context(self, verb: str, task: HttpTask) -> str:
+        return (f"Cloud Tasks {verb} task {task.name!r} for job {job_id_of(task)!r} in queue "
+                f"{self.queue_path(task.queue)}")
 
 
 def _make_client(emulator_host: str | None) -> TasksClient:
     """A CloudTasksAsyncClient; to an emulator over plain gRPC when ``emulator_host`` is set."""
     from google.cloud import tasks_v2
-
-    if emulator_host is None:
-        client: TasksClient = tasks_v2.CloudTasksAsyncClient()
-        return client
-    import grpc  # type: ignore[import-untyped]
     from google.cloud.tasks_v2.services.cloud_tasks.transports import (
         CloudTasksGrpcAsyncIOTransport,
     )
 
-    channel = grpc.aio.insecure_channel(emulator_host, options=[("grpc.enable_http_proxy", 0)])
-    emulated: TasksClient = tasks_v2.CloudTasksAsyncClient(
-        transport=CloudTasksGrpcAsyncIOTransport(channel=channel))
-    return emulated
-
-
-def _code(exc: Exception | None) -> str:
-    status = getattr(exc, "grpc_status_code", None)
-    name = getattr(status, "name", None)
-    return str(name) if name else type(exc).__name__
-
-
-def _message(exc: Exception | None) -> str:
-    return str(getattr(exc, "message", None) or exc)
+    client: TasksClient = async_client(tasks_v2.CloudTasksAsyncClient,
+                                       CloudTasksGrpcAsyncIOTransport, emulator_host)
+    return client

@@ -5,16 +5,17 @@ Layout (see ``docs/firestore.md``): one document per job at
 per execution at ``{collection}/{job_id}/runs/{execution_id}`` with an
 ``expire_at`` field for a TTL policy.
 
-Every state change is one Firestore transaction (claims, leases, attempt
-ends, skips, replays) or one precondition (``create``: the record must not
-exist), and the decision inside it is the pure function of
-:mod:`zenjobs.backends.transitions` that the memory and SQLite stores use, so
-the three agree by construction and the contract suite checks it.
+Every state change (claims, leases, attempt ends, skips, replays, edits) is one
+atomic compare-and-set: read the documents, decide with the pure functions of
+:mod:`zenjobs.backends.transitions` (the ones the memory and SQLite stores
+use, so the three agree by construction), and commit the writes in one batch
+conditioned on the documents being unchanged since the read. Creating a run
+record is a ``create`` (precondition: it must not exist).
 
-Cost: :meth:`due_jobs` is one indexed query whose result is the due jobs, so
-the documents read per tick grow with due jobs, not with registered jobs.
-:attr:`FirestoreJobStore.reads` counts documents read (what Firestore bills)
-so tests can prove it.
+Cost: :meth:`FirestoreJobStore.due_jobs` is one indexed query whose result is
+the due jobs, so the documents read per tick grow with due jobs, not with
+registered jobs; :attr:`FirestoreJobStore.reads` counts documents read (what
+Firestore bills) so tests can prove it.
 
 google.cloud is imported on first use, never at import time: a service that
 imports zenjobs pays for the SDK only when it talks to Firestore.
@@ -32,14 +33,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import BackendUnavailableError, ConfigurationError, UnknownJobError
 from .. import transitions as t
-from ..base import (
-    JobConfig,
-    JobRecord,
-    LeaseOutcome,
-    LeaseResult,
-    RunRecord,
-    RunResult,
-)
+from ..base import JobConfig, JobRecord, LeaseOutcome, LeaseResult, RunRecord, RunResult
+from . import errors
 from . import firestore_codec as codec
 
 if TYPE_CHECKING:
@@ -47,35 +42,27 @@ if TYPE_CHECKING:
         AsyncClient,
         AsyncCollectionReference,
         AsyncDocumentReference,
-        AsyncTransaction,
+        AsyncQuery,
     )
 
 T = TypeVar("T")
+Documents = list[Mapping[str, Any] | None]  # what was read, None for an absent document
+Writes = dict[int, dict[str, Any]]  # index into the documents read -> fields to write
 log = logging.getLogger("zenjobs.backends.firestore")
 
-#: Index for the due query (``enabled ASC, next_run_at ASC``) and for the exact
-#: priority order when more jobs are due than one batch (``enabled ASC,
-#: priority DESC, next_run_at ASC``); gen-infra declares both.
+#: Composite indexes of the ``jobs`` collection: the due query, and the exact
+#: priority order used when more jobs are due than one batch. gen-infra declares both.
 DUE_INDEXES = (
     (("enabled", "ASCENDING"), ("next_run_at", "ASCENDING")),
     (("enabled", "ASCENDING"), ("priority", "DESCENDING"), ("next_run_at", "ASCENDING")),
 )
+#: Failures worth retrying: the common ones, a transaction aborted by contention, an
+#: unknown or cancelled RPC, and ``RetryError`` (read retries gave up on transient errors).
+TRANSIENT = errors.TRANSIENT | {"ABORTED", "UNKNOWN", "CANCELLED", "RetryError"}
+#: What a conditional commit answers when another writer got in first.
+CONFLICTS = frozenset({"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"})
 RUNS_SUBCOLLECTION = "runs"
-TTL_FIELD = "expire_at"
-
-
-async def _reraise(exc: BaseException) -> None:
-    raise exc
-
-
-def _underlying(exc: ValueError) -> BaseException | None:
-    """The error a library ValueError stands for (an aborted commit, a failed begin)."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None or not isinstance(seen, ValueError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+TTL_FIELD = "expire_at"  # a TTL policy on collection group ``runs`` deletes old records
 
 
 class FirestoreJobStore:
@@ -91,7 +78,7 @@ class FirestoreJobStore:
                  collection: str = "jobs",
                  client_factory: Callable[[], AsyncClient] | None = None,
                  run_retention: timedelta = timedelta(days=30),
-                 rpc_timeout: float = 30.0, transaction_attempts: int = 60) -> None:
+                 rpc_timeout: float = 30.0, write_attempts: int = 100) -> None:
         if not collection or "/" in collection:
             raise ConfigurationError(f"Firestore collection must be one path segment, "
                                      f"got {collection!r}")
@@ -100,7 +87,7 @@ class FirestoreJobStore:
         self.collection = collection
         self.run_retention = run_retention
         self.rpc_timeout = rpc_timeout
-        self.transaction_attempts = transaction_attempts
+        self.write_attempts = write_attempts
         self._factory = client_factory
         self._client: AsyncClient | None = None
         #: Documents read, in total and per store operation (Firestore bills per document).
@@ -144,7 +131,7 @@ class FirestoreJobStore:
         self.reads_by_operation[operation] += documents
 
     def _rpc(self) -> dict[str, Any]:
-        """Per-call retry/timeout: transient errors retried with backoff up to ``rpc_timeout``."""
+        """Retry/timeout for reads: transient errors retried with backoff up to ``rpc_timeout``."""
         from google.api_core import retry_async
         from google.api_core.retry import if_transient_error
 
@@ -152,79 +139,78 @@ class FirestoreJobStore:
                                        multiplier=2.0, timeout=self.rpc_timeout)
         return {"retry": retry, "timeout": self.rpc_timeout}
 
-    async def _guard(self, operation: str, call: Awaitable[T]) -> T:
-        """Await ``call``, turning transport failures into :class:`BackendUnavailableError`."""
+    async def _guard(self, operation: str, call: Awaitable[T],
+                     expected: frozenset[str] = frozenset()) -> T:
+        """Await ``call``, turning Google API and socket failures into zenjobs errors.
+
+        Codes in ``expected`` (a lost compare-and-set) propagate for the caller to handle.
+        """
         from google.api_core import exceptions as gexc
 
         try:
             return await call
-        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
-                gexc.ResourceExhausted, gexc.Aborted, gexc.RetryError, gexc.Unknown,
-                gexc.Cancelled) as exc:
-            raise BackendUnavailableError(
-                f"Firestore {operation} failed ({type(exc).__name__}): {exc}") from exc
-        except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
-            raise ConfigurationError(
-                f"Firestore {operation} refused ({type(exc).__name__}): {exc}; check the "
-                f"project {self.project!r}, database {self.database!r} and the service "
-                f"account's roles/datastore.user") from exc
-        except OSError as exc:
-            raise BackendUnavailableError(f"Firestore {operation} failed: {exc}") from exc
+        except (gexc.GoogleAPIError, OSError) as exc:
+            if errors.status_code(exc) in expected:
+                raise
+            where = f"project {self.project!r}, database {self.database!r}"
+            credentials = f"check the {where} and the service account's roles/datastore.user"
+            raise errors.translate(exc, f"Firestore {operation}", {
+                "PERMISSION_DENIED": credentials, "UNAUTHENTICATED": credentials,
+                "NOT_FOUND": f"does the {where} exist? (terraform apply)",
+                "FAILED_PRECONDITION": "is a composite index missing or still building? "
+                                       "(terraform apply: zenjobs gen-infra declares them)",
+            }, transient=TRANSIENT) from exc
 
-    async def _transact(self, operation: str,
-                        body: Callable[[AsyncTransaction], Awaitable[T]]) -> T:
-        """Run ``body`` in a transaction, retrying contention aborts with jittered backoff.
+    async def _snapshots(self, operation: str, refs: list[AsyncDocumentReference]) -> list[Any]:
+        snapshots = await self._guard(operation, asyncio.gather(
+            *(ref.get(**self._rpc()) for ref in refs)))
+        self._count(operation, len(refs))
+        return list(snapshots)
 
-        The client library retries only an aborted *commit*; under contention a
-        read can abort too, so the whole transaction is retried here, up to
-        ``transaction_attempts`` times, before the store reports itself unavailable.
+    async def _read(self, operation: str, ref: AsyncDocumentReference) -> Mapping[str, Any] | None:
+        (snapshot,) = await self._snapshots(operation, [ref])
+        data: Mapping[str, Any] | None = snapshot.to_dict() if snapshot.exists else None
+        return data
+
+    async def _compare_and_set(self, operation: str, refs: list[AsyncDocumentReference],
+                               decide: Callable[[Documents], tuple[T, Writes]]) -> T:
+        """Read ``refs``, let ``decide`` choose the result and the writes, commit atomically.
+
+        Optimistic concurrency: the writes go in one atomic batch in which every
+        write is conditioned on its document being unchanged since the read
+        (same ``update_time``; ``create`` for an absent one). If another writer
+        got in between, the whole batch fails and the step is read and decided
+        again, so it is serialisable without holding locks. (Lock-based
+        transactions were tried first: under a burst of claims every contender
+        holds a read lock and waits to upgrade it, and on the emulator rounds of
+        them timed out with no winner at all.)
         """
         from google.api_core import exceptions as gexc
-        from google.cloud import firestore
 
-        last: BaseException | None = None
-        for attempt in range(self.transaction_attempts):
-            transaction = self.client().transaction(max_attempts=1)
-            try:
-                # begin/commit use the library's default retry (a minute of UNAVAILABLE
-                # retries): bound each attempt so an outage is reported in rpc_timeout.
-                call = asyncio.wait_for(firestore.async_transactional(body)(transaction),
-                                        timeout=self.rpc_timeout)
-                return await self._guard(operation, call)
-            except BackendUnavailableError as exc:
-                if not isinstance(exc.__cause__, gexc.Aborted):
-                    raise
-                last = exc
-            except asyncio.TimeoutError as exc:
-                raise BackendUnavailableError(
-                    f"Firestore {operation}: no answer in {self.rpc_timeout}s") from exc
-            except ValueError as exc:
-                # The library wraps an aborted commit in ValueError, and a failed begin
-                # surfaces as the ValueError of the rollback that follows it.
-                cause = _underlying(exc)
-                if isinstance(cause, gexc.Aborted):
-                    last = exc
-                elif isinstance(cause, (asyncio.CancelledError, asyncio.TimeoutError)):
-                    raise BackendUnavailableError(
-                        f"Firestore {operation}: no answer in {self.rpc_timeout}s") from exc
-                elif isinstance(cause, gexc.GoogleAPICallError):
-                    await self._guard(operation, _reraise(cause))
-                    raise
+        for attempt in range(self.write_attempts):
+            snapshots = await self._snapshots(operation, refs)
+            result, writes = decide([s.to_dict() if s.exists else None for s in snapshots])
+            if not writes:
+                return result
+            client = self.client()
+            batch = client.batch()
+            for index, data in writes.items():
+                snapshot = snapshots[index]
+                if snapshot.exists:
+                    unchanged = client.write_option(last_update_time=snapshot.update_time)
+                    batch.update(refs[index], data, option=unchanged)
                 else:
-                    raise
-            await asyncio.sleep(random.uniform(0.0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
+                    batch.create(refs[index], data)
+            try:
+                # No automatic retry of a commit: one whose outcome is unknown is
+                # reported, not replayed into a conflict that would hide our own write.
+                await self._guard(operation, batch.commit(retry=None, timeout=self.rpc_timeout),
+                                  expected=CONFLICTS)
+                return result
+            except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound):
+                await asyncio.sleep(random.uniform(0.0, min(0.2, 0.002 * 2 ** attempt)))
         raise BackendUnavailableError(
-            f"Firestore {operation}: transaction aborted {self.transaction_attempts} times "
-            f"under contention") from last
-
-    async def _read(self, operation: str, ref: AsyncDocumentReference,
-                    transaction: AsyncTransaction | None = None) -> Mapping[str, Any] | None:
-        if transaction is None:
-            snapshot = await self._guard(operation, ref.get(**self._rpc()))
-        else:
-            snapshot = await ref.get(transaction=transaction)
-        self._count(operation, 1)
-        return snapshot.to_dict() if snapshot.exists else None
+            f"Firestore {operation}: still contended after {self.write_attempts} attempts")
 
     def _decode_run(self, job_id: str, execution_id: str,
                     data: Mapping[str, Any] | None) -> RunRecord | None:
@@ -243,41 +229,28 @@ class FirestoreJobStore:
 
     async def ensure_job(self, job_id: str, config: JobConfig, next_run_at: datetime | None,
                          now: datetime) -> tuple[JobRecord, bool]:
-        from google.api_core import exceptions as gexc
-
         document = codec.encode_job(t.new_job(job_id, config, next_run_at, now))
-        for _ in range(3):  # absent -> created; present -> read; deleted meanwhile -> again
-            try:
-                await self._guard("ensure_job", self._job_ref(job_id).create(document,
-                                                                             **self._rpc()))
-                return codec.decode_job(job_id, document), True
-            except gexc.AlreadyExists:
-                existing = await self.get_job(job_id)
-                if existing is not None:
-                    return existing, False
-        raise BackendUnavailableError(f"Firestore ensure_job {job_id!r}: document keeps "
-                                      "appearing and disappearing")
+
+        def decide(docs: Documents) -> tuple[tuple[JobRecord, bool], Writes]:
+            if docs[0] is not None:
+                return (codec.decode_job(job_id, docs[0]), False), {}
+            return (codec.decode_job(job_id, document), True), {0: document}
+
+        return await self._compare_and_set("ensure_job", [self._job_ref(job_id)], decide)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         data = await self._read("get_job", self._job_ref(job_id))
         return None if data is None else codec.decode_job(job_id, data)
 
     async def list_jobs(self) -> list[JobRecord]:
-        async def collect() -> list[JobRecord]:
-            return [codec.decode_job(s.id, s.to_dict() or {})
-                    async for s in self._jobs().stream(**self._rpc())]
-
-        jobs = await self._guard("list_jobs", collect())
-        self._count("list_jobs", max(1, len(jobs)))
+        jobs = await self._query("list_jobs", self._jobs())
         return sorted(jobs, key=lambda job: job.job_id)
 
     async def update_job(self, job_id: str, *, config: JobConfig | None = None,
                          next_run_at: datetime | object | None = ...,
                          misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
-        ref = self._job_ref(job_id)
-
-        async def body(transaction: AsyncTransaction) -> JobRecord:
-            data = await self._read("update_job", ref, transaction)
+        def decide(docs: Documents) -> tuple[JobRecord, Writes]:
+            data = docs[0]
             if data is None:
                 raise UnknownJobError(job_id)
             new = t.updated_job(codec.decode_job(job_id, data), config, next_run_at,
@@ -289,18 +262,18 @@ class FirestoreJobStore:
                 changes["next_run_at"] = new.next_run_at
             if misconfigured is not ...:
                 changes["misconfigured"] = new.misconfigured
-            transaction.update(ref, changes)
-            return codec.decode_job(job_id, {**data, **changes})
+            return codec.decode_job(job_id, {**data, **changes}), {0: changes}
 
-        return await self._transact("update_job", body)
+        return await self._compare_and_set("update_job", [self._job_ref(job_id)], decide)
 
     async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
-        """Due jobs by priority desc, next_run_at asc: reads = due jobs returned.
+        """Due jobs by priority desc, next_run_at asc; documents read = due jobs returned.
 
-        The common case is one query ordered by ``next_run_at``; when it fills
-        the batch, more jobs may be due than fit, so the batch is re-read in
-        exact priority order from the second index (costing one more batch of
-        reads, only when a backlog exists). Either way nothing but due jobs is read.
+        The usual case is one query ordered by ``next_run_at``: when it does not
+        fill the batch it holds every due job, so sorting it is exact. When it
+        fills the batch, more jobs may be due than fit, and the batch is read
+        again in exact priority order from the second index (one more batch of
+        reads, only while a backlog exists). Either way only due jobs are read.
         """
         if limit <= 0:
             return []
@@ -311,14 +284,14 @@ class FirestoreJobStore:
                 .where(filter=FieldFilter("next_run_at", "<=", now)))
         jobs = await self._query("due_jobs", base.order_by("next_run_at").limit(limit))
         if len(jobs) >= limit:
-            jobs = await self._query("due_jobs", base.order_by("priority",
-                                                               direction=Query.DESCENDING)
-                                     .order_by("next_run_at").limit(limit))
+            by_priority = base.order_by("priority", direction=Query.DESCENDING)
+            jobs = await self._query("due_jobs", by_priority.order_by("next_run_at").limit(limit))
         due = [job for job in jobs if t.is_due(job, now)]
         due.sort(key=t.due_order)
         return due[:limit]
 
-    async def _query(self, operation: str, query: Any) -> list[JobRecord]:
+    async def _query(self, operation: str,
+                     query: AsyncQuery | AsyncCollectionReference) -> list[JobRecord]:
         async def collect() -> list[JobRecord]:
             return [codec.decode_job(s.id, s.to_dict() or {})
                     async for s in query.stream(**self._rpc())]
@@ -330,21 +303,17 @@ class FirestoreJobStore:
     async def claim_slot(self, job_id: str, expected_next_run_at: datetime,
                          new_next_run_at: datetime | None, now: datetime) -> bool:
         expected = t.to_utc(expected_next_run_at, "expected_next_run_at")
-        ref = self._job_ref(job_id)
 
-        async def body(transaction: AsyncTransaction) -> bool:
-            data = await self._read("claim_slot", ref, transaction)
-            if data is None:
-                return False
-            job = codec.decode_job(job_id, data)
+        def decide(docs: Documents) -> tuple[bool, Writes]:
+            if docs[0] is None:
+                return False, {}
+            job = codec.decode_job(job_id, docs[0])
             if job.next_run_at != expected:
-                return False
+                return False, {}
             new = t.updated_job(job, None, new_next_run_at, ..., now)
-            transaction.update(ref, {"next_run_at": new.next_run_at,
-                                     "updated_at": new.updated_at})
-            return True
+            return True, {0: {"next_run_at": new.next_run_at, "updated_at": new.updated_at}}
 
-        return await self._transact("claim_slot", body)
+        return await self._compare_and_set("claim_slot", [self._job_ref(job_id)], decide)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -352,9 +321,12 @@ class FirestoreJobStore:
         from google.api_core import exceptions as gexc
 
         document = self._encode_run(t.normalize_run(run))
+        ref = self._run_ref(run.job_id, run.execution_id)
         try:
-            await self._guard("create_run", self._run_ref(run.job_id, run.execution_id)
-                              .create(document, **self._rpc()))
+            # retry=None: a retried create that already landed would say AlreadyExists.
+            await self._guard("create_run", ref.create(document, retry=None,
+                                                       timeout=self.rpc_timeout),
+                              expected=frozenset({"ALREADY_EXISTS"}))
         except gexc.AlreadyExists:
             return False
         return True
@@ -386,66 +358,54 @@ class FirestoreJobStore:
 
     async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
                             now: datetime, lease_until: datetime) -> LeaseResult:
-        ref = self._run_ref(job_id, execution_id)
-
-        async def body(transaction: AsyncTransaction) -> LeaseResult:
-            data = await self._read("acquire_lease", ref, transaction)
-            run = self._decode_run(job_id, execution_id, data)
+        def decide(docs: Documents) -> tuple[LeaseResult, Writes]:
+            run = self._decode_run(job_id, execution_id, docs[0])
             result = t.decide_lease(run, attempt, holder, now, lease_until)
             if result.outcome is LeaseOutcome.ACQUIRED and result.run is not None:
-                transaction.set(ref, self._encode_run(result.run))
-            return result
+                return result, {0: self._encode_run(result.run)}
+            return result, {}
 
-        return await self._transact("acquire_lease", body)
+        return await self._compare_and_set("acquire_lease",
+                                           [self._run_ref(job_id, execution_id)], decide)
 
     async def finish_attempt(self, job_id: str, execution_id: str, holder: str,
                              result: RunResult) -> RunRecord | None:
-        run_ref = self._run_ref(job_id, execution_id)
-        job_ref = self._job_ref(job_id)
+        refs = [self._run_ref(job_id, execution_id)]
+        if result.status.is_completed:  # only a completed run writes the job's last_status
+            refs.append(self._job_ref(job_id))
 
-        async def body(transaction: AsyncTransaction) -> RunRecord | None:
-            data = await self._read("finish_attempt", run_ref, transaction)
-            job_data = None
-            if result.status.is_completed:  # all reads precede the writes of a transaction
-                job_data = await self._read("finish_attempt", job_ref, transaction)
-            run = t.finished_run(self._decode_run(job_id, execution_id, data), holder, result)
+        def decide(docs: Documents) -> tuple[RunRecord | None, Writes]:
+            run = t.finished_run(self._decode_run(job_id, execution_id, docs[0]), holder, result)
             if run is None:
-                return None
-            transaction.set(run_ref, self._encode_run(run))
+                return None, {}
+            writes: Writes = {0: self._encode_run(run)}
+            job_data = docs[1] if len(docs) > 1 else None
             job = None if job_data is None else codec.decode_job(job_id, job_data)
             after = t.job_after_run(job, run)
-            if after is not None:
-                transaction.update(job_ref, {
-                    "last_status": None if after.last_status is None else after.last_status.value,
-                    "last_run_at": after.last_run_at,
-                    "last_execution_id": after.last_execution_id,
-                    "updated_at": after.updated_at,
-                })
-            return run
+            if after is not None and after.last_status is not None:
+                writes[1] = {"last_status": after.last_status.value,
+                             "last_run_at": after.last_run_at,
+                             "last_execution_id": after.last_execution_id,
+                             "updated_at": after.updated_at}
+            return run, writes
 
-        return await self._transact("finish_attempt", body)
+        return await self._compare_and_set("finish_attempt", refs, decide)
 
     async def record_skip(self, run: RunRecord) -> bool:
-        ref = self._run_ref(run.job_id, run.execution_id)
-
-        async def body(transaction: AsyncTransaction) -> bool:
-            data = await self._read("record_skip", ref, transaction)
-            skipped = t.skipped_run(self._decode_run(run.job_id, run.execution_id, data), run)
+        def decide(docs: Documents) -> tuple[bool, Writes]:
+            existing = self._decode_run(run.job_id, run.execution_id, docs[0])
+            skipped = t.skipped_run(existing, run)
             if skipped is None:
-                return False
-            transaction.set(ref, self._encode_run(skipped))
-            return True
+                return False, {}
+            return True, {0: self._encode_run(skipped)}
 
-        return await self._transact("record_skip", body)
+        return await self._compare_and_set("record_skip",
+                                           [self._run_ref(run.job_id, run.execution_id)], decide)
 
     async def reopen_run(self, job_id: str, execution_id: str, now: datetime) -> RunRecord | None:
-        ref = self._run_ref(job_id, execution_id)
+        def decide(docs: Documents) -> tuple[RunRecord | None, Writes]:
+            run = t.reopened_run(self._decode_run(job_id, execution_id, docs[0]), now)
+            return run, ({} if run is None else {0: self._encode_run(run)})
 
-        async def body(transaction: AsyncTransaction) -> RunRecord | None:
-            data = await self._read("reopen_run", ref, transaction)
-            run = t.reopened_run(self._decode_run(job_id, execution_id, data), now)
-            if run is not None:
-                transaction.set(ref, self._encode_run(run))
-            return run
-
-        return await self._transact("reopen_run", body)
+        return await self._compare_and_set("reopen_run", [self._run_ref(job_id, execution_id)],
+                                           decide)

@@ -18,6 +18,9 @@ names the job's full resource name and says what to do:
   :class:`~zenjobs.errors.BackendUnavailableError` (try again);
 - anything else: :class:`~zenjobs.errors.ZenjobsError`.
 
+(That rule is :func:`zenjobs.backends.gcp.errors.translate`, shared with the
+Cloud Tasks queue and the Firestore store.)
+
 ``google.cloud.scheduler_v1`` is imported on first use only.
 """
 
@@ -28,11 +31,11 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ...descriptor import MASTER_JOB_ID
-from ...errors import BackendUnavailableError, ConfigurationError, ZenjobsError
+from ...errors import ConfigurationError, ZenjobsError
+from . import errors
+from .clients import async_client, close_client
 
 __all__ = ["MasterJobState", "SchedulerClient", "SchedulerControl"]
-
-_TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"})
 
 
 class SchedulerClient(Protocol):
@@ -102,9 +105,7 @@ class SchedulerControl:
         """Close the client this object created (an injected client is the caller's)."""
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
-            transport = getattr(client, "transport", None)
-            if transport is not None:
-                await transport.close()
+            await close_client(client)
 
     async def _call(self, verb: str, method: str, request_type: str) -> MasterJobState:
         from google.api_core import exceptions as api_exceptions
@@ -124,26 +125,15 @@ class SchedulerControl:
         return self._client
 
     def _error(self, verb: str, exc: Exception) -> ZenjobsError:
-        code = _code(exc)
-        path = self.job_path
-        if code == "NOT_FOUND":
-            return ConfigurationError(f"the master job {path} does not exist: run terraform "
-                                      f"apply (zenjobs gen-infra declares it)")
-        if code == "PERMISSION_DENIED":
-            return ConfigurationError(
-                f"cannot {verb} the master job {path}: permission denied (your account needs "
-                f"roles/cloudscheduler.admin on project {self.project}): {_message(exc)}")
-        if code == "UNAUTHENTICATED":
-            return ConfigurationError(
-                f"cannot {verb} the master job {path}: no valid Google credentials "
-                f"(run `gcloud auth application-default login`): {_message(exc)}")
-        if code == "FAILED_PRECONDITION":
-            return ConfigurationError(f"cannot {verb} the master job {path} in its current "
-                                      f"state: {_message(exc)}")
-        if code in _TRANSIENT:
-            return BackendUnavailableError(f"Cloud Scheduler is unavailable ({code}) for "
-                                           f"{verb} {path}; try again: {_message(exc)}")
-        return ZenjobsError(f"cannot {verb} the master job {path}: {code} {_message(exc)}")
+        return errors.translate(exc, f"cannot {verb} the master job {self.job_path}", {
+            "NOT_FOUND": "it does not exist: run terraform apply, "
+                         "zenjobs gen-infra declares it",
+            "PERMISSION_DENIED": "permission denied: your account needs "
+                                 f"roles/cloudscheduler.admin on project {self.project}",
+            "UNAUTHENTICATED": "no valid Google credentials: "
+                               "run `gcloud auth application-default login`",
+            "FAILED_PRECONDITION": "not possible in its current state",
+        })
 
 
 def _state(job: Any, fallback_name: str) -> MasterJobState:
@@ -164,26 +154,10 @@ def _state(job: Any, fallback_name: str) -> MasterJobState:
 def _make_client(endpoint: str | None) -> SchedulerClient:
     """A CloudSchedulerAsyncClient; over plain gRPC to ``endpoint`` when it is set."""
     from google.cloud import scheduler_v1
-
-    if endpoint is None:
-        client: SchedulerClient = scheduler_v1.CloudSchedulerAsyncClient()
-        return client
-    import grpc  # type: ignore[import-untyped]
     from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
         CloudSchedulerGrpcAsyncIOTransport,
     )
 
-    channel = grpc.aio.insecure_channel(endpoint, options=[("grpc.enable_http_proxy", 0)])
-    local: SchedulerClient = scheduler_v1.CloudSchedulerAsyncClient(
-        transport=CloudSchedulerGrpcAsyncIOTransport(channel=channel))
-    return local
-
-
-def _code(exc: Exception) -> str:
-    status = getattr(exc, "grpc_status_code", None)
-    name = getattr(status, "name", None)
-    return str(name) if name else type(exc).__name__
-
-
-def _message(exc: Exception) -> str:
-    return str(getattr(exc, "message", None) or exc)
+    client: SchedulerClient = async_client(scheduler_v1.CloudSchedulerAsyncClient,
+                                           CloudSchedulerGrpcAsyncIOTransport, endpoint)
+    return client

@@ -22,27 +22,30 @@ module "zenjobs" {
   queues = {
     # jobs: render_thumbnails
     "zenjobs-heavy" = {
-      max_attempts  = 5
-      min_backoff   = "10s"
-      max_backoff   = "300s"
-      max_doublings = 4
-      heavy         = true
+      max_attempts       = 5
+      max_retry_duration = "450s"
+      min_backoff        = "10s"
+      max_backoff        = "300s"
+      max_doublings      = 4
+      heavy              = true
     }
     # jobs: cleanup_temp_files, send_digest, send_welcome_email, sync_analytics
     "zenjobs-light" = {
       max_dispatches_per_second = 20
       max_concurrent_dispatches = 10
       max_attempts              = 5
+      max_retry_duration        = "660s"
       min_backoff               = "10s"
       max_backoff               = "300s"
       max_doublings             = 4
     }
     # jobs: nightly_report
     "zenjobs-medium" = {
-      max_attempts  = 5
-      min_backoff   = "10s"
-      max_backoff   = "900s"
-      max_doublings = 4
+      max_attempts       = 5
+      max_retry_duration = "1860s"
+      min_backoff        = "10s"
+      max_backoff        = "900s"
+      max_doublings      = 4
     }
   }
 }

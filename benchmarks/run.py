@@ -1,0 +1,95 @@
+"""Run every benchmark (``make bench``) and write ``benchmarks/results.json``.
+
+Each figure's script runs in its own process (so one's imports, threads and
+memory never colour another's), prints its figures with their targets, and
+hands its results back as JSON. This script prints the summary table (figure,
+value, baseline, ratio, target, met) and the total wall time.
+
+``--quick`` runs smaller sizes (a smoke run, not for publishing); ``--only
+NAME`` runs some scripts (``tick``, ``webhook``, ``cold_start``,
+``dev_throughput``, ``gen_infra``, ``memory``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from _common import PYTHON, ROOT, child_env, fmt, machine
+
+BENCHMARKS = ("tick", "webhook", "cold_start", "dev_throughput", "gen_infra", "memory")
+RESULTS = ROOT / "benchmarks" / "results.json"
+TIMEOUT_S = 300
+
+
+def run_one(name: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    out = workdir / f"{name}.json"
+    command = [PYTHON, str(ROOT / "benchmarks" / f"bench_{name}.py"), "--json", str(out)]
+    if quick:
+        command.append("--quick")
+    began = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=child_env(), timeout=TIMEOUT_S, check=False)
+    elapsed = time.perf_counter() - began
+    if done.returncode != 0 or not out.exists():
+        print(f"!! bench_{name}.py failed (exit {done.returncode})", file=sys.stderr)
+        return {"benchmark": name, "error": f"exit {done.returncode}", "seconds": elapsed}
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["seconds"] = elapsed
+    return result
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    lines = [f"{'figure':<58} {'zenjobs':>14} {'baseline':>14} {'ratio':>8}  target / met"]
+    for result in results:
+        for fig in result.get("figures", []):
+            verdict = {True: "MET", False: "NOT MET", None: "info"}[fig["met"]]
+            base = "" if fig["baseline"] is None else fmt(fig["baseline"])
+            ratio = "" if fig["ratio"] is None else f"{fig['ratio']:.3f}"
+            lines.append(f"{fig['title'][:58]:<58} {fmt(fig['value']) + ' ' + fig['unit']:>14} "
+                         f"{base:>14} {ratio:>8}  {fig['target']}: {verdict}")
+        if "error" in result:
+            lines.append(f"{result['benchmark']:<58} FAILED ({result['error']})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    names = args.only or list(BENCHMARKS)
+    began = time.perf_counter()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="zenjobs-bench-") as tmp:
+        for name in names:
+            results.append(run_one(name, args.quick, Path(tmp)))
+            print(flush=True)
+    total = time.perf_counter() - began
+    document = {
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "quick": args.quick,
+        "machine": machine(),
+        "total_seconds": total,
+        "results": results,
+    }
+    args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print("== summary")
+    for line in table(results):
+        print(line)
+    info = document["machine"]
+    print(f"machine: {info['nproc']} cores, {info['cpu_model']}, Python {info['python']}")
+    print(f"total: {total:.1f} s; results in {args.out}")
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
