@@ -20,23 +20,21 @@ still going after the grace keeps its lease; tasks still queued are not lost
 either: the store is the source of truth, and on the next start every
 unfinished run (pending, retry scheduled, or running with a lease that will
 expire) is enqueued again under its deterministic task name
-(:func:`recover_unfinished`). A second Ctrl-C exits at once.
+(:mod:`zenjobs.devrecovery`). A second Ctrl-C exits at once
+(:mod:`zenjobs.devstopping`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import ipaddress
 import logging
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 import httpx
@@ -44,28 +42,29 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from .backends.base import EnqueueOutcome, RunRecord, RunStatus
+from .backends.clock import sleep_until
 from .backends.console_telemetry import ConsoleTelemetrySink
 from .backends.pushers import HttpPusher
 from .backends.scaled_clock import ScaledClock
 from .backends.simulated_tasks import QueueSettings, SimulatedCloudTasks
-from .descriptor import Weight
-from .errors import ConfigurationError, RegistryLoadError
+from .devrecovery import RECOVERY_SCAN_LIMIT as RECOVERY_SCAN_LIMIT
+from .devrecovery import recover_unfinished as recover_unfinished
+from .devrecovery import simulated_start as simulated_start
+from .devstopping import DevServer, QuietCancellation
+from .devstopping import shield_heavy_runs_from_ctrl_c as shield_heavy_runs_from_ctrl_c
+from .errors import ConfigurationError, DefinitionError, RegistryLoadError
+from .loader import import_object
 from .registry import ZenJobs
 from .runtime.devsession import DevSession, activated
-from .runtime.envelope import Envelope
 from .runtime.executor import ZenJobsExecutor
-from .schedule import format_instant
+from .schedule import TICK, format_instant, next_tick
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_STORE = ".zenjobs/dev.sqlite3"
 DEFAULT_GRACE_SECONDS = 10.0
-TICK_INTERVAL = timedelta(minutes=1)
-#: Most recent runs per job scanned for unfinished ones at start.
-RECOVERY_SCAN_LIMIT = 500
+TICK_INTERVAL = TICK
 APP_ENV = "ZENJOBS_APP"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -103,19 +102,12 @@ def check_loopback(host: str) -> str:
 
 def load_asgi_app(spec: str, cwd: Path | None = None) -> Any:
     """Import ``module:attribute`` (the working directory is importable) and return it."""
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise RegistryLoadError(f"app {spec!r} must look like 'module:attribute'")
-    root = str(cwd or Path.cwd())
-    if root not in sys.path:
-        sys.path.insert(0, root)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # the user's module failing to import is their error to read
+        app = import_object(spec, "app", cwd)
+    except DefinitionError as exc:  # whatever the app module raises is its failure to load
         raise RegistryLoadError(
-            f"cannot import app module {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    app = getattr(module, attribute, None)
-    if app is None or not callable(app):
+            f"cannot import app {spec!r}: {type(exc).__name__}: {exc}") from exc
+    if not callable(app):
         raise RegistryLoadError(f"{spec!r} is not an ASGI application")
     return app
 
@@ -133,23 +125,6 @@ def bare_app(jobs: ZenJobs) -> Starlette:
             await executor.shutdown()
 
     return Starlette(routes=[Mount("/", app=executor.app)], lifespan=lifespan)
-
-
-async def simulated_start(store: str, wall_now: datetime) -> datetime:
-    """Where simulated time starts: the wall clock, or later if the store has seen later.
-
-    A session at ``--speed 120`` runs ahead of the wall clock; starting the next
-    one at the wall clock would move time backwards and leave every job waiting
-    for slots already claimed. Simulated time never runs backwards.
-    """
-    if store == ":memory:" or not await asyncio.to_thread(Path(store).is_file):
-        return wall_now
-    from .backends.sqlite import SqliteJobStore
-
-    with SqliteJobStore(store) as opened:
-        jobs = await opened.list_jobs()
-    seen = [j.updated_at for j in jobs if j.updated_at is not None]
-    return max([wall_now, *seen])
 
 
 def dev_queue_settings(jobs: ZenJobs) -> dict[str, QueueSettings]:
@@ -181,123 +156,13 @@ def dev_queue_settings(jobs: ZenJobs) -> dict[str, QueueSettings]:
     }
 
 
-def _redelivery(run: RunRecord, now: datetime) -> tuple[Envelope, datetime | None] | None:
-    """The task that continues an unfinished run, and when it is due (None: now)."""
-    if run.status is RunStatus.RUNNING:
-        when = run.lease_expires_at  # delivered after the lease expires: taken over
-    elif run.status is RunStatus.RETRY_SCHEDULED:
-        when = run.next_attempt_at
-    elif run.status is RunStatus.PENDING:
-        when = run.scheduled_for if run.attempt == 1 else None
-    else:
-        return None
-    env = Envelope(job_id=run.job_id, execution_id=run.execution_id, attempt=run.attempt,
-                   trigger=run.trigger, scheduled_for=run.scheduled_for, payload=run.payload)
-    return env, (when if when is not None and when > now else None)
-
-
-async def recover_unfinished(executor: ZenJobsExecutor,
-                             limit: int = RECOVERY_SCAN_LIMIT) -> int:
-    """Enqueue a task for every unfinished run in the store; returns how many were new.
-
-    The simulated queue lives in memory, so its tasks end with the process;
-    the run records do not. Task names are derived from (execution, attempt),
-    so enqueueing a task that still exists is harmless (ALREADY_EXISTS).
-    """
-    engine = executor.engine
-    now = executor.clock.now()
-    count = 0
-    for desc in executor.jobs:
-        for run in await executor.store.list_runs(desc.id, limit):
-            plan = _redelivery(run, now)
-            if plan is None:
-                continue
-            env, when = plan
-            outcome = await engine.queue.enqueue(engine.deps.task_for(desc, env, when))
-            count += outcome is EnqueueOutcome.CREATED
-    return count
-
-
-def shield_heavy_runs_from_ctrl_c(jobs: ZenJobs) -> bool:
-    """Start the heavy-run forkserver with SIGINT ignored, if the registry has heavy jobs.
-
-    Ctrl-C in a terminal signals the whole foreground process group, and a
-    heavy run is a child process: without this it would die of
-    KeyboardInterrupt and burn an attempt instead of finishing within the grace
-    period. Children forked by the forkserver inherit its ignored SIGINT (the
-    runtime still stops them on timeout with SIGTERM/SIGKILL). Returns whether
-    it applied (it needs the ``forkserver`` start method; call from the main thread).
-    """
-    if not any(desc.weight is Weight.HEAVY for desc in jobs):
-        return False
-    from multiprocessing import forkserver
-
-    from .runtime.heavy import default_context
-
-    if default_context().get_start_method() != "forkserver":
-        return False
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return True
-
-
-class _QuietCancellation(logging.Filter):
-    """Drop uvicorn's error records for requests *we* cancelled after the grace period.
-
-    uvicorn logs a cancelled request as "Exception in ASGI application" with a
-    traceback; here it is the documented outcome of a stop, already announced
-    on the console (the run keeps its lease), not an error.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
-            return False
-        return "timeout graceful shutdown exceeded" not in record.getMessage()
-
-
-class _DevServer(uvicorn.Server):
-    """uvicorn, except that the first Ctrl-C asks the dev loops to stop first.
-
-    Our own loops push requests into this server, so they must stop before it
-    stops accepting connections; the server exits when :meth:`finish` is called.
-    A second signal exits at once. Signals are not re-raised after a clean
-    shutdown, so the process exits 0.
-    """
-
-    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_stop = on_stop
-        self.stopping = False
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.stopping or not self.started:
-            self.should_exit = True
-            self.force_exit = self.stopping
-            self.stopping = True
-            return
-        self.stopping = True
-        self._on_stop()
-
-    def finish(self) -> None:
-        self.should_exit = True
-
-
 async def _ticker(url: str, clock: ScaledClock, stop: asyncio.Event, out: TextIO) -> None:
     """Cloud Scheduler's part: POST the master tick at every whole simulated minute."""
     # verify=False: plain HTTP to loopback; it also skips loading CA files on the loop.
     async with httpx.AsyncClient(trust_env=False, timeout=None, verify=False) as client:
         while not stop.is_set():
-            now = clock.now()
-            due = EPOCH + ((now - EPOCH) // TICK_INTERVAL + 1) * TICK_INTERVAL
-            sleeper = asyncio.ensure_future(clock.sleep((due - now).total_seconds()))
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            stopper.cancel()
-            if stop.is_set():
+            due = next_tick(clock.now(), TICK_INTERVAL)
+            if not await sleep_until(clock, due, stop):
                 return
             try:
                 response = await client.post(
@@ -321,7 +186,7 @@ def _say(out: TextIO, message: str) -> None:
     out.flush()
 
 
-async def _drive(server: _DevServer, session: DevSession, queue: SimulatedCloudTasks,
+async def _drive(server: DevServer, session: DevSession, queue: SimulatedCloudTasks,
                  clock: ScaledClock, stop: asyncio.Event, options: DevOptions,
                  out: TextIO) -> None:
     """Wait for the server, recover, run the loops until ``stop``, then drain and stop it."""
@@ -391,8 +256,8 @@ async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
         config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on",
                                 log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=max(int(options.grace), 1))
-        server = _DevServer(config, lambda: _call_soon(loop, stop.set))
-        logging.getLogger("uvicorn.error").addFilter(_QuietCancellation())
+        server = DevServer(config, lambda: _call_soon(loop, stop.set))
+        logging.getLogger("uvicorn.error").addFilter(QuietCancellation())
         speed = f", simulated time x{options.speed:g}" if options.speed != 1 else ""
         _say(out, f"app {options.app_spec or '(webhook only)'}, store {options.store}"
                   f"{speed}, starting at {format_instant(start)}")

@@ -61,16 +61,17 @@ def resolve_registry_spec(
     )
 
 
-def load_registry(spec: str, cwd: Path | None = None) -> ZenJobs:
-    """Import ``module:attribute`` (the current directory is importable) and check its type.
+def import_object(spec: str, what: str = "object", cwd: Path | None = None) -> Any:
+    """Import ``module:attribute`` (``cwd``, default the working directory, is importable).
 
-    A :class:`DefinitionError` raised while the module declares its jobs
-    propagates unchanged (it names the job and field); any other import
-    failure becomes a :class:`RegistryLoadError`.
+    ``what`` names the object in errors ("registry", "app"). A malformed spec, a
+    module that fails to import or a missing attribute is a
+    :class:`RegistryLoadError`; a :class:`DefinitionError` raised while the
+    module declares its jobs propagates unchanged (it names the job and field).
     """
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise RegistryLoadError(f"registry {spec!r} must look like 'module:attribute'")
+        raise RegistryLoadError(f"{what} {spec!r} must look like 'module:attribute'")
     root = str(cwd or Path.cwd())
     if root not in sys.path:
         sys.path.insert(0, root)
@@ -78,14 +79,24 @@ def load_registry(spec: str, cwd: Path | None = None) -> ZenJobs:
         module = importlib.import_module(module_name)
     except DefinitionError:
         raise  # a job declared wrongly at import time: the caller reports job and field
-    except Exception as exc:  # any import-time failure is the user's registry failing to load
+    except Exception as exc:  # any import-time failure is the user's module failing to load
         raise RegistryLoadError(
-            f"cannot import registry module {module_name!r}: {type(exc).__name__}: {exc}"
+            f"cannot import {what} module {module_name!r}: {type(exc).__name__}: {exc}"
         ) from exc
     try:
-        registry = getattr(module, attribute)
+        return getattr(module, attribute)
     except AttributeError:
         raise RegistryLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
+
+
+def load_registry(spec: str, cwd: Path | None = None) -> ZenJobs:
+    """Import ``module:attribute`` (the current directory is importable) and check its type.
+
+    A :class:`DefinitionError` raised while the module declares its jobs
+    propagates unchanged (it names the job and field); any other import
+    failure becomes a :class:`RegistryLoadError`.
+    """
+    registry = import_object(spec, "registry", cwd)
     if callable(registry) and not isinstance(registry, ZenJobs):
         registry = registry()
     if not isinstance(registry, ZenJobs):

@@ -226,6 +226,20 @@ def catch_up(d: JobDescriptor, due_slot: datetime, now: datetime) -> CatchUp | N
     return CatchUp(slot=due_slot, next_run_at=next_fire(d, now))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TICK = timedelta(minutes=1)
+
+
+def next_tick(after: datetime, interval: timedelta = TICK) -> datetime:
+    """The first whole ``interval`` since the Unix epoch strictly after ``after``.
+
+    The master tick's instants: Cloud Scheduler fires ``* * * * *`` on whole
+    UTC minutes, and the development loops that stand in for it must too.
+    """
+    after = require_utc(after, "after")
+    return _EPOCH + ((after - _EPOCH) // interval + 1) * interval
+
+
 def format_instant(instant: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the format of every instant zenjobs prints."""
     return require_utc(instant).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -2,7 +2,9 @@
 
 A hand-edited document with wrong types and an unknown time zone must show up
 as misconfigured in ``zenjobs status`` (item 6 of the production issue), sync
-must leave it alone, and ``sync --reset`` must repair it.
+must leave it alone, and ``sync --reset`` must repair it. The store flags only
+the ill-typed field; the unknown time zone is readable, so (as on SQLite)
+status names it once the type is fixed, and ``zenjobs set`` can fix it in place.
 """
 
 from __future__ import annotations
@@ -38,12 +40,30 @@ async def test_a_hand_edited_document_is_reported_kept_by_sync_and_repaired_by_r
     after = await ops.status(jobs, firestore_store, NOW, job="nightly")
 
     reason = str(statuses["nightly"].misconfigured)
-    assert "'timezone'" in reason and "'max_retries'" in reason
+    assert "'max_retries'" in reason and "'timezone'" not in reason  # the store's reason
     assert [s.job_id for s in statuses.values() if s.misconfigured] == ["nightly"]
     assert kept.created == () and "nightly" in kept.unchanged
     assert still[0].misconfigured == statuses["nightly"].misconfigured
     assert repaired.reset == ("nightly",)
     assert after[0].misconfigured is None and after[0].config.timezone == "Europe/Berlin"
+
+
+async def test_a_readable_but_invalid_zone_is_reported_by_status_and_fixed_by_set(
+        firestore_store: FirestoreJobStore, raw_client: AsyncClient) -> None:
+    await ops.sync(jobs, firestore_store, NOW)
+    await raw_client.collection("jobs").document("nightly").update({"timezone": "Mars/Base"})
+
+    record = await firestore_store.get_job("nightly")
+    [before] = await ops.status(jobs, firestore_store, NOW, job="nightly")
+    change = await ops.set_schedule(jobs, firestore_store, "nightly", NOW,
+                                    timezone="Europe/Berlin")
+    [after] = await ops.status(jobs, firestore_store, NOW, job="nightly")
+
+    assert record is not None and record.misconfigured is None
+    assert record.config.timezone == "Mars/Base"
+    assert "job 'nightly', field 'timezone'" in str(before.misconfigured)
+    assert change.changed and change.after == "cron '30 2 * * *' in Europe/Berlin"
+    assert after.misconfigured is None and after.next_run_at is not None
 
 
 def test_cli_on_a_firestore_store(firestore_emulator: str, firestore_project: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
+from .base import Clock
+
 
 class SystemClock:
     """Wall-clock time in UTC and real sleeping."""
@@ -18,3 +20,18 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(seconds, 0.0))
+
+
+async def sleep_until(clock: Clock, due: datetime, stop: asyncio.Event) -> bool:
+    """Sleep on ``clock`` until ``due``, or less if ``stop`` is set first.
+
+    Returns whether it is time to act (False once ``stop`` is set). The loops
+    that stand in for Cloud Scheduler wait this way so that a stop ends them at
+    once, not at the next tick.
+    """
+    sleeper = asyncio.ensure_future(clock.sleep((due - clock.now()).total_seconds()))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    sleeper.cancel()
+    stopper.cancel()
+    return not stop.is_set()

@@ -2,31 +2,29 @@
 
 Job documents are edited by hand (the Firestore console, ``sqlite3`` on the
 dev store), so reading one must never crash the tick: a wrong type or an
-unusable value (a cron that does not parse, an unknown time zone) becomes one
-line of the record's ``misconfigured`` reason, naming the field, and the
-default stands in for it. The runtime skips misconfigured jobs and reports
-them; every other job keeps running.
+unreadable value becomes one line of the record's ``misconfigured`` reason,
+naming the field, and the default stands in for it. The runtime skips
+misconfigured jobs and reports them; every other job keeps running.
 
 The Firestore and SQLite stores share these readers and :func:`decode_config`
 / :func:`encode_config`; they differ only in how an instant is stored (a native
 timestamp, integer microseconds), which they pass in.
 
-Readable but invalid values (a cron that does not parse, an unknown time zone)
-are a separate step, :func:`check_config_rules`. The Firestore codec applies it
-at read time; the SQLite store leaves those values to the runtime's
-re-validation (``zenjobs status`` names them, and ``zenjobs set`` can fix them
-in place, docs/operations.md), flagging only what it cannot read.
+Only what cannot be read is flagged here. A readable but invalid value (a cron
+that does not parse, an unknown time zone) is kept as stored by both stores and
+left to the runtime's re-validation with the registration rules: ``zenjobs
+status`` and the master tick name it, and ``zenjobs set`` can fix it in place
+(docs/operations.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from ..validation import cron_expression_error, interval_rule_error, timezone_error
 from .base import JobConfig, RunStatus
 
 T = TypeVar("T")
@@ -173,9 +171,8 @@ def decode_config(r: FieldReader, read_instant: Callable[[object], datetime]) ->
     """Read the config fields of ``r``: a wrong type is added to ``r.problems``.
 
     Only types are checked here: a readable but invalid value (a cron that does
-    not parse, an unknown time zone) is kept as stored, for
-    :func:`check_config_rules` or the runtime's re-validation to report, and
-    for an operator to fix in place.
+    not parse, an unknown time zone) is kept as stored, for the runtime's
+    re-validation to report and for an operator to fix in place.
     """
     defaults = JobConfig()
     return JobConfig(
@@ -190,27 +187,3 @@ def decode_config(r: FieldReader, read_instant: Callable[[object], datetime]) ->
         max_retries=r.get("max_retries", read_int, defaults.max_retries),
         priority=r.get("priority", read_int, defaults.priority),
     )
-
-
-def check_config_rules(r: FieldReader, config: JobConfig) -> None:
-    """Add to ``r.problems`` what the registration rules (:mod:`zenjobs.validation`) refuse.
-
-    A cron that does not parse, an interval that is not whole minutes, both a
-    cron and an interval, an unknown time zone, negative retries.
-    """
-    if config.cron is not None:
-        r.check("cron", cron_expression_error(config.cron))
-    if config.interval_seconds is not None:
-        r.check("interval_seconds", _interval_error(config.interval_seconds))
-    if config.cron is not None and config.interval_seconds is not None:
-        r.check("interval_seconds", "a job takes a cron or an interval, not both")
-    r.check("timezone", timezone_error(config.timezone))
-    if config.max_retries < 0:
-        r.check("max_retries", f"must be >= 0, got {config.max_retries}")
-
-
-def _interval_error(seconds: int) -> str | None:
-    try:
-        return interval_rule_error(timedelta(seconds=seconds))
-    except OverflowError:
-        return f"out of range: {seconds}s"

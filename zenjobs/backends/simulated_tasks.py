@@ -27,15 +27,14 @@ import asyncio
 import heapq
 import itertools
 import logging
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import ConfigurationError, ZenjobsError
 from .base import Clock, EnqueueOutcome, HttpTask
 from .pushers import AsgiPusher, HttpPusher, Pusher
+from .simulated_state import Delivery, Entry, QueueState, ScheduledTask, push_headers
 from .task_limits import QueueSettings, check_task
 
 __all__ = [
@@ -50,105 +49,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "Google-Cloud-Tasks"
 #: Cloud Tasks refuses a schedule_time further ahead than this.
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
-#: Headers a task cannot set: Cloud Tasks computes or reserves them.
-_RESERVED_PREFIXES = ("x-cloudtasks-", "x-google-", "x-appengine-")
-_RESERVED_HEADERS = frozenset({"host", "content-length", "user-agent"})
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One push attempt, as tests and the dev log see it."""
-
-    task_name: str
-    queue: str
-    url: str
-    retry_count: int  # X-CloudTasks-TaskRetryCount sent with this attempt
-    execution_count: int  # X-CloudTasks-TaskExecutionCount sent with this attempt
-    status: int
-    eta: datetime  # the schedule time this attempt was due at
-    at: datetime  # clock time when the push started
-
-    @property
-    def attempt(self) -> int:
-        return self.retry_count + 1
-
-
-@dataclass(frozen=True)
-class ScheduledTask:
-    """A task still in the queue (waiting or being pushed)."""
-
-    task: HttpTask
-    eta: datetime
-    retry_count: int
-    in_flight: bool
-
-
-@dataclass(eq=False)
-class _Entry:
-    task: HttpTask
-    name: str
-    seq: int
-    eta: datetime
-    dispatch_count: int = 0
-    response_count: int = 0  # answers that were not 5xx (X-CloudTasks-TaskExecutionCount)
-    first_attempt_at: datetime | None = None
-    previous_status: int | None = None
-    in_flight: bool = False
-    ticket: int = 0  # renewed each time the entry starts waiting; older heap items are stale
-
-
-@dataclass(eq=False)
-class _Queue:
-    name: str
-    settings: QueueSettings
-    tokens: float
-    refilled_at: datetime | None = None
-    in_flight: int = 0
-    entries: dict[str, _Entry] = field(default_factory=dict)
-    #: Waiting entries as a heap of (eta, seq, ticket, name); items whose entry has
-    #: since started, finished or been rescheduled are skipped lazily, so finding
-    #: the next task costs O(log n), not a scan of the queue.
-    waiting: list[tuple[datetime, int, int, str]] = field(default_factory=list)
-
-    def wait(self, entry: _Entry, ticket: int) -> None:
-        entry.ticket = ticket
-        heapq.heappush(self.waiting, (entry.eta, entry.seq, ticket, entry.name))
-
-    def head(self) -> _Entry | None:
-        """The waiting entry with the smallest (eta, seq), dropping stale heap items."""
-        while self.waiting:
-            _, _, ticket, name = self.waiting[0]
-            entry = self.entries.get(name)
-            if entry is not None and not entry.in_flight and entry.ticket == ticket:
-                return entry
-            heapq.heappop(self.waiting)
-        return None
-
-    def refill(self, now: datetime) -> None:
-        if self.refilled_at is not None and now > self.refilled_at:
-            rate = self.settings.max_dispatches_per_second
-            gained = (now - self.refilled_at).total_seconds() * rate
-            self.tokens = min(float(self.settings.max_burst_size), self.tokens + gained)
-        if self.refilled_at is None or now > self.refilled_at:
-            self.refilled_at = now
-
-    def take_token(self, now: datetime) -> bool:
-        self.refill(now)
-        if self.tokens >= 1.0 - 1e-9:
-            self.tokens = max(self.tokens - 1.0, 0.0)
-            return True
-        return False
-
-    def token_ready_at(self, now: datetime) -> datetime:
-        self.refill(now)
-        missing = 1.0 - self.tokens
-        if missing <= 1e-9:
-            return now
-        micros = math.ceil(missing / self.settings.max_dispatches_per_second * 1_000_000)
-        return now + timedelta(microseconds=micros)
 
 
 class SimulatedCloudTasks:
@@ -168,7 +70,7 @@ class SimulatedCloudTasks:
         self._settings = dict(queues or {})
         self._dedup_window = dedup_window
         self._strict = strict_queues
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, QueueState] = {}
         self._tombstones: dict[tuple[str, str], datetime] = {}
         self._expiries: list[tuple[datetime, tuple[str, str]]] = []  # heap of tombstones
         self._seq = itertools.count(1)
@@ -200,7 +102,7 @@ class SimulatedCloudTasks:
         self._forget_expired(now)
         if name in queue.entries or (task.queue, name) in self._tombstones:
             return EnqueueOutcome.ALREADY_EXISTS
-        entry = _Entry(task=task, name=name, seq=seq, eta=eta)
+        entry = Entry(task=task, name=name, seq=seq, eta=eta)
         queue.entries[name] = entry
         queue.wait(entry, self._ticket())
         self._wake.set()
@@ -279,7 +181,7 @@ class SimulatedCloudTasks:
 
     # -- internals -----------------------------------------------------------------
 
-    def _queue(self, name: str) -> _Queue:
+    def _queue(self, name: str) -> QueueState:
         queue = self._queues.get(name)
         if queue is None:
             if name not in self._settings and self._strict:
@@ -288,15 +190,15 @@ class SimulatedCloudTasks:
                     "Cloud Tasks would answer NOT_FOUND"
                 )
             settings = self._settings.get(name) or QueueSettings()
-            queue = _Queue(name, settings, tokens=float(settings.max_burst_size))
+            queue = QueueState(name, settings, tokens=float(settings.max_burst_size))
             self._queues[name] = queue
         return queue
 
-    def _entries(self) -> list[_Entry]:
+    def _entries(self) -> list[Entry]:
         return [e for q in self._queues.values() for e in q.entries.values()]
 
     @staticmethod
-    def _is_due(entry: _Entry, now: datetime) -> bool:
+    def _is_due(entry: Entry, now: datetime) -> bool:
         return not entry.in_flight and entry.eta <= now
 
     def _ticket(self) -> int:
@@ -330,7 +232,7 @@ class SimulatedCloudTasks:
         Each queue's heap yields its due entries in order, so a step costs the
         tasks it starts, not the length of the queue.
         """
-        chosen: list[tuple[_Entry, _Queue]] = []
+        chosen: list[tuple[Entry, QueueState]] = []
         for queue in self._queues.values():
             skipped: list[tuple[datetime, int, int, str]] = []
             while queue.in_flight < queue.settings.max_concurrent_dispatches:
@@ -358,26 +260,8 @@ class SimulatedCloudTasks:
                 logger.error("simulated Cloud Tasks push failed", exc_info=task.exception())
         return done
 
-    def _headers(self, queue: _Queue, entry: _Entry) -> dict[str, str]:
-        headers = {k: v for k, v in entry.task.headers.items()
-                   if k.lower() not in _RESERVED_HEADERS
-                   and not k.lower().startswith(_RESERVED_PREFIXES)}
-        if entry.task.body and not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/octet-stream"
-        headers.update({
-            "User-Agent": USER_AGENT,
-            "X-CloudTasks-QueueName": queue.name,
-            "X-CloudTasks-TaskName": entry.name,
-            "X-CloudTasks-TaskRetryCount": str(entry.dispatch_count),
-            "X-CloudTasks-TaskExecutionCount": str(entry.response_count),
-            "X-CloudTasks-TaskETA": f"{entry.eta.timestamp():.6f}",
-        })
-        if entry.previous_status is not None:
-            headers["X-CloudTasks-TaskPreviousResponse"] = str(entry.previous_status)
-        return headers
-
-    async def _push(self, queue: _Queue, entry: _Entry, started_at: datetime) -> None:
-        headers = self._headers(queue, entry)
+    async def _push(self, queue: QueueState, entry: Entry, started_at: datetime) -> None:
+        headers = push_headers(queue.name, entry)
         try:
             status = await self._pusher.push(entry.task.url, entry.task.body, headers)
         except Exception:
@@ -411,7 +295,7 @@ class SimulatedCloudTasks:
             entry.eta = now + queue.settings.backoff(entry.dispatch_count)
             queue.wait(entry, self._ticket())
 
-    def _finish(self, queue: _Queue, entry: _Entry, now: datetime) -> None:
+    def _finish(self, queue: QueueState, entry: Entry, now: datetime) -> None:
         queue.entries.pop(entry.name, None)
         key, until = (queue.name, entry.name), now + self._dedup_window
         self._tombstones[key] = until

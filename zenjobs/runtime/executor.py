@@ -21,15 +21,16 @@ import asyncio
 import inspect
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Clock, JobStore, RunRecord, TaskQueue, TelemetrySink
-from ..backends.clock import SystemClock
+from ..backends.clock import SystemClock, sleep_until
 from ..backends.telemetry import LogTelemetrySink
 from ..descriptor import DEFAULT_LEASE_GRACE
 from ..errors import ConfigurationError
 from ..registry import ZenJobs
+from ..schedule import next_tick
 from .engine import DEFAULT_BATCH_SIZE, JobEngine
 from .runner import HeavyRunner
 
@@ -244,16 +245,9 @@ class ZenJobsExecutor:
             await asyncio.gather(*jobs, return_exceptions=True)
 
     async def _ticker(self, stop: asyncio.Event, interval: timedelta) -> None:
-        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
         while not stop.is_set():
-            now = self.clock.now()
-            due = epoch + ((now - epoch) // interval + 1) * interval
-            sleeper = asyncio.ensure_future(self.clock.sleep((due - now).total_seconds()))
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            stopper.cancel()
-            if stop.is_set():
+            due = next_tick(self.clock.now(), interval)
+            if not await sleep_until(self.clock, due, stop):
                 return
             await self.tick(due)
 

@@ -2,11 +2,15 @@
 
 Job documents are edited by hand in the console, so reading one must never
 crash the tick: :func:`decode_job` always returns a :class:`JobRecord`, and
-every unknown field, wrong type or unusable value (a cron that does not parse,
-an unknown time zone) is collected into its ``misconfigured`` reason, which
-names each field. The runtime skips misconfigured jobs and reports them; every
-other job keeps running. The field readers and the config rules are
-:mod:`zenjobs.backends.config_codec`, shared with the SQLite store.
+every unknown field or value of the wrong type is collected into its
+``misconfigured`` reason, which names each field. The runtime skips
+misconfigured jobs and reports them; every other job keeps running. The field
+readers are :mod:`zenjobs.backends.config_codec`, shared with the SQLite store.
+
+A readable but invalid value (a cron that does not parse, an unknown time
+zone) is kept as stored, exactly as the SQLite store does: ``zenjobs status``
+and the master tick report it through the runtime's re-validation, naming the
+field, and ``zenjobs set`` can fix it in place (``docs/operations.md``).
 
 Formats (see ``docs/firestore.md``): instants are native Firestore timestamps,
 dates (``end_at``, ``skip_dates``) are ``"YYYY-MM-DD"`` strings because
@@ -32,7 +36,6 @@ from ..config_codec import (
     CONFIG_FIELDS,
     FieldProblem,
     FieldReader,
-    check_config_rules,
     decode_config,
     describe,
     optional,
@@ -94,7 +97,6 @@ def decode_job(job_id: str, data: Mapping[str, Any]) -> JobRecord:
     if stored_id is not None and stored_id != job_id:
         r.problems.append(f"field 'job_id': {stored_id!r} does not match document id {job_id!r}")
     config = decode_config(r, read_instant)
-    check_config_rules(r, config)
     stored_reason = r.get("misconfigured", optional(read_str), None)
     record = JobRecord(
         job_id=job_id,
