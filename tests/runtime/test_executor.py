@@ -256,3 +256,32 @@ async def test_production_wires_gcp_backends_and_requires_oidc() -> None:
         assert response.status_code == 401 and calls == []
         path, headers, body = cloud_scheduler_request(T0)
         assert (await client.post(path, headers=headers, content=body)).status_code == 401
+
+
+
+async def test_lifespan_starts_then_shuts_down_the_executor() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from zenjobs import JobType, ZenJobs, ZenJobsExecutor
+    from zenjobs.backends.memory import MemoryJobStore
+
+    class ClosingStore(MemoryJobStore):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    jobs = ZenJobs()
+
+    @jobs.job("ping", type=JobType.ENDPOINT)
+    async def ping(ctx: JobContext) -> None: ...
+
+    store = ClosingStore()
+    executor = ZenJobsExecutor.development(jobs, store=store, loop_lag_threshold=None)
+    app = Starlette(routes=[Mount("/", app=executor.app)], lifespan=executor.lifespan)
+    async with executor.lifespan(app):
+        # start() synced the registry into the store.
+        assert [r.job_id for r in await store.list_jobs()] == ["ping"]
+        assert not store.closed
+    assert store.closed

@@ -18,9 +18,10 @@ module (or ``zenjobs``) never imports ``google.cloud``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -267,6 +268,12 @@ class ZenJobsExecutor:
             result = close()
             if inspect.isawaitable(result):
                 await result
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """An ASGI lifespan (``Starlette(lifespan=executor.lifespan)``): start, then shut down."""
+        async with self:
+            yield
 
     async def __aenter__(self) -> ZenJobsExecutor:
         await self.start()
