@@ -7,7 +7,8 @@ value, baseline, ratio, target, met) and the total wall time.
 
 ``--quick`` runs smaller sizes (a smoke run, not for publishing); ``--only
 NAME`` runs some scripts (``tick``, ``webhook``, ``cold_start``,
-``dev_throughput``, ``gen_infra``, ``memory``).
+``dev_throughput``, ``gen_infra``, ``memory``); ``--markdown`` prints the
+table of an existing results file for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -59,12 +60,34 @@ def table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def markdown(results: list[dict[str, Any]]) -> list[str]:
+    """The table docs/performance.md shows (``run.py --markdown`` prints it from results.json)."""
+    lines = ["| # | figure | zenjobs | baseline | ratio | target | met |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for result in results:
+        number = result["benchmark"].split(".", 1)[0]
+        for fig in result.get("figures", []):
+            verdict = {True: "**met**", False: "**not met**", None: "info"}[fig["met"]]
+            base = "" if fig["baseline"] is None else f"{fmt(fig['baseline'])} {fig['unit']}"
+            if fig["baseline_label"]:
+                base += f" ({fig['baseline_label']})"
+            ratio = "" if fig["ratio"] is None else f"{fig['ratio']:.2f}"
+            lines.append(f"| {number} | {fig['title']} | {fmt(fig['value'])} {fig['unit']} | "
+                         f"{base} | {ratio} | {fig['target']} | {verdict} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", action="append", choices=BENCHMARKS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the Markdown table of --out and exit (runs nothing)")
     args = parser.parse_args()
+    if args.markdown:
+        print("\n".join(markdown(json.loads(args.out.read_text())["results"])))
+        return
     names = args.only or list(BENCHMARKS)
     began = time.perf_counter()
     results = []
