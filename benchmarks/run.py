@@ -81,13 +81,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", action="append", choices=BENCHMARKS)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"where to write results (default {RESULTS.name} for a full, "
+                             "non-quick run; partial runs write only when asked)")
     parser.add_argument("--markdown", action="store_true",
                         help="print the Markdown table of --out and exit (runs nothing)")
     args = parser.parse_args()
     if args.markdown:
-        print("\n".join(markdown(json.loads(args.out.read_text())["results"])))
+        print("\n".join(markdown(json.loads((args.out or RESULTS).read_text())["results"])))
         return
+    # Only a full run may replace the published figures by default.
+    out = args.out if args.out is not None else (
+        RESULTS if not args.only and not args.quick else None)
     names = args.only or list(BENCHMARKS)
     began = time.perf_counter()
     results = []
@@ -103,13 +108,14 @@ def main() -> None:
         "total_seconds": total,
         "results": results,
     }
-    args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    if out is not None:
+        out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     print("== summary")
     for line in table(results):
         print(line)
     info = document["machine"]
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}, Python {info['python']}")
-    print(f"total: {total:.1f} s; results in {args.out}")
+    print(f"total: {total:.1f} s; " + (f"results in {out}" if out else "results not written"))
     if any("error" in r for r in results):
         sys.exit(1)
 

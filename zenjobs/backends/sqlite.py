@@ -277,7 +277,10 @@ class SqliteJobStore:
             run = schema.get_run(conn, job_id, execution_id)
             result = t.decide_lease(run, attempt, holder, now, lease_until)
             if result.outcome is LeaseOutcome.ACQUIRED and result.run is not None:
-                schema.put_run(conn, result.run)
+                if run is None:
+                    schema.put_run(conn, result.run)
+                else:
+                    schema.update_run(conn, result.run, run)
             return result
 
         return await self._write(tx)
@@ -285,11 +288,14 @@ class SqliteJobStore:
     async def finish_attempt(self, job_id: str, execution_id: str, holder: str,
                              result: RunResult) -> RunRecord | None:
         def tx(conn: sqlite3.Connection) -> RunRecord | None:
-            run = t.finished_run(schema.get_run(conn, job_id, execution_id), holder, result)
-            if run is None:
+            stored = schema.get_run(conn, job_id, execution_id)
+            run = t.finished_run(stored, holder, result)
+            if stored is None or run is None:
                 return None
-            schema.put_run(conn, run)
-            job = t.job_after_run(schema.get_job(conn, job_id), run)
+            schema.update_run(conn, run, stored)
+            if not run.status.is_completed:
+                return run  # retries never write the job's last_* (job_after_run)
+            job = t.job_after_run(schema.get_job_run_state(conn, job_id), run)
             if job is not None:
                 schema.update_job_columns(conn, job, ("last_status", "last_run_at",
                                                       "last_execution_id", "updated_at"))

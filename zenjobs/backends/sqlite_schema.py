@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -128,15 +127,31 @@ def _config_object(text: object, columns: cc.FieldReader) -> Mapping[str, Any]:
     return raw
 
 
-def decode_job(row: sqlite3.Row) -> JobRecord:
-    """Parse a job row; problems go to ``misconfigured`` instead of raising.
+#: The columns decoded apart from the config (read on every fetch of a job row).
+STATE_COLUMN_NAMES = ("next_run_at", "last_status", "last_run_at", "last_execution_id",
+                      "misconfigured", "updated_at")
+_OPTIONAL_MICROS = cc.optional(read_micros)
+_OPTIONAL_STATUS = cc.optional(cc.read_completed_status)
+_OPTIONAL_STR = cc.optional(cc.read_str)
+#: (config column, enabled column, priority column) -> (config, its problems). Decoding is
+#: a pure function of those three values and a job's config rarely changes, while its row
+#: is read on every delivery (docs/performance.md); bounded, cleared when full.
+_CONFIG_CACHE: dict[tuple[Any, Any, Any], tuple[JobConfig, tuple[str, ...]]] = {}
+_CONFIG_CACHE_SIZE = 1024
 
-    When the row itself has problems they are the reason (a reason stored
-    earlier is then dropped, as in the Firestore store); otherwise the stored
-    ``misconfigured`` value is kept.
-    """
-    columns = cc.FieldReader({name: row[name] for name in JOB_COLUMN_NAMES}, kind="column")
-    raw = _config_object(row["config"], columns)
+
+def _decode_config_columns(text: Any, enabled: Any, priority: Any
+                           ) -> tuple[JobConfig, tuple[str, ...]]:
+    """The config of a job row and the problems of its three config columns, in order."""
+    # SQLite values are hashable (int, float, str, bytes, None); the only keys that compare
+    # equal across types are an integer and its whole float, which decode alike (read_int).
+    key = (text, enabled, priority)
+    cached = _CONFIG_CACHE.get(key)
+    if cached is not None:
+        return cached
+    columns = cc.FieldReader({"config": text, "enabled": enabled, "priority": priority},
+                             kind="column")
+    raw = _config_object(text, columns)
     fields = cc.FieldReader(raw, kind="config field", problems=columns.problems)
     fields.unknown(frozenset(cc.CONFIG_FIELDS))
     config = cc.decode_config(fields, read_micros)
@@ -148,17 +163,36 @@ def decode_job(row: sqlite3.Row) -> JobRecord:
             if copied != value:
                 columns.check(name, f"{copied} disagrees with config field {name!r} "
                                     f"({raw[name]!r}): the due query reads the column")
-    record = JobRecord(
-        job_id=str(row["job_id"]), config=config,
-        next_run_at=columns.get("next_run_at", cc.optional(read_micros), None),
-        last_status=columns.get("last_status", cc.optional(cc.read_completed_status), None),
-        last_run_at=columns.get("last_run_at", cc.optional(read_micros), None),
-        last_execution_id=columns.get("last_execution_id", cc.optional(cc.read_str), None),
-        updated_at=columns.get("updated_at", cc.optional(read_micros), None),
-    )
-    stored_reason = columns.get("misconfigured", cc.optional(cc.read_str), None)
+    decoded = (config, tuple(columns.problems))
+    if len(_CONFIG_CACHE) >= _CONFIG_CACHE_SIZE:
+        _CONFIG_CACHE.clear()
+    _CONFIG_CACHE[key] = decoded
+    return decoded
+
+
+def decode_job(row: sqlite3.Row) -> JobRecord:
+    """Parse a job row; problems go to ``misconfigured`` instead of raising.
+
+    When the row itself has problems they are the reason (a reason stored
+    earlier is then dropped, as in the Firestore store); otherwise the stored
+    ``misconfigured`` value is kept.
+    """
+    config, config_problems = _decode_config_columns(row["config"], row["enabled"],
+                                                     row["priority"])
+    columns = cc.FieldReader({name: row[name] for name in STATE_COLUMN_NAMES}, kind="column",
+                             problems=list(config_problems))
+    next_run_at = columns.get("next_run_at", _OPTIONAL_MICROS, None)
+    last_status = columns.get("last_status", _OPTIONAL_STATUS, None)
+    last_run_at = columns.get("last_run_at", _OPTIONAL_MICROS, None)
+    last_execution_id = columns.get("last_execution_id", _OPTIONAL_STR, None)
+    updated_at = columns.get("updated_at", _OPTIONAL_MICROS, None)
+    stored_reason = columns.get("misconfigured", _OPTIONAL_STR, None)
     problems = columns.problems
-    return replace(record, misconfigured="; ".join(problems) if problems else stored_reason)
+    return JobRecord(
+        job_id=str(row["job_id"]), config=config, next_run_at=next_run_at,
+        last_status=last_status, last_run_at=last_run_at, last_execution_id=last_execution_id,
+        misconfigured="; ".join(problems) if problems else stored_reason, updated_at=updated_at,
+    )
 
 
 def job_row(job: JobRecord) -> tuple[Any, ...]:
@@ -201,13 +235,44 @@ def put_job(conn: sqlite3.Connection, job: JobRecord) -> None:
                  job_row(job))
 
 
+def get_job_run_state(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
+    """The job row as far as :func:`~.transitions.job_after_run` reads it (``last_run_at``).
+
+    Recording an outcome needs only that column; decoding the whole row (config JSON
+    included) for it was a measurable share of a delivery (docs/performance.md). The
+    config is left at its default: write back only the ``last_*`` columns. An unreadable
+    ``last_run_at`` reads as None, as in :func:`decode_job`.
+    """
+    row = conn.execute("SELECT last_run_at FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    if row is None:
+        return None
+    try:
+        last_run_at = _OPTIONAL_MICROS(row[0])
+    except cc.FieldProblem:
+        last_run_at = None
+    return JobRecord(job_id=job_id, config=JobConfig(), last_run_at=last_run_at)
+
+
 def update_job_columns(conn: sqlite3.Connection, job: JobRecord, names: Iterable[str]) -> None:
     """Write only the columns ``names`` of ``job``'s row (the ones the change touched)."""
-    values = dict(zip(JOB_COLUMN_NAMES, job_row(job), strict=True))
     chosen = list(dict.fromkeys(names))
+    if any(name in CONFIG_COLUMNS for name in chosen):
+        values = dict(zip(JOB_COLUMN_NAMES, job_row(job), strict=True))
+    else:  # state only: skip encoding the config
+        values = {name: _state_value(job, name) for name in chosen}
     assignments = ", ".join(f"{name} = ?" for name in chosen)
     conn.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?",
                  (*(values[name] for name in chosen), job.job_id))
+
+
+def _state_value(job: JobRecord, name: str) -> Any:
+    """The stored value of one state (non-config) column of ``job``, as :func:`job_row`."""
+    value = getattr(job, name)
+    if name == "last_status":
+        return None if value is None else value.value
+    if name in ("next_run_at", "last_run_at", "updated_at"):
+        return to_micros(value)
+    return value
 
 
 def get_run(conn: sqlite3.Connection, job_id: str, execution_id: str) -> RunRecord | None:
@@ -219,6 +284,41 @@ def get_run(conn: sqlite3.Connection, job_id: str, execution_id: str) -> RunReco
 def put_run(conn: sqlite3.Connection, run: RunRecord) -> None:
     conn.execute(f"INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES ({marks(16)})",
                  run_row(run))
+
+
+_RUN_FIELDS = tuple(name.strip() for name in RUN_COLUMNS.split(","))
+_RUN_INSTANTS = frozenset({"scheduled_for", "created_at", "started_at", "finished_at",
+                           "next_attempt_at", "lease_expires_at"})
+
+
+def _run_value(run: RunRecord, name: str) -> Any:
+    """The stored value of one column of ``run``, as :func:`run_row` writes it."""
+    value = getattr(run, name)
+    if name in _RUN_INSTANTS:
+        return to_micros(value)
+    if name in ("trigger", "status"):
+        return value.value
+    if name == "payload":
+        return json.dumps(value)
+    return value
+
+
+def update_run(conn: sqlite3.Connection, run: RunRecord, stored: RunRecord) -> None:
+    """Write ``run`` over its existing row ``stored`` (as read in the same transaction).
+
+    Only the columns whose values differ are written: the same row as
+    :func:`put_run` leaves, without re-encoding the payload or deleting and
+    re-inserting the row and its index entries (``INSERT OR REPLACE``), which
+    cost a lease or an outcome a third more (docs/performance.md, figure 2).
+    """
+    if (run.job_id, run.execution_id) != (stored.job_id, stored.execution_id):
+        raise ValueError(f"update_run: {run.execution_id!r} is not {stored.execution_id!r}")
+    changed = [name for name in _RUN_FIELDS[2:] if getattr(run, name) != getattr(stored, name)]
+    if not changed:
+        return
+    assignments = ", ".join(f"{name} = ?" for name in changed)
+    conn.execute(f"UPDATE runs SET {assignments} WHERE job_id = ? AND execution_id = ?",
+                 (*(_run_value(run, name) for name in changed), run.job_id, run.execution_id))
 
 
 def marks(n: int) -> str:

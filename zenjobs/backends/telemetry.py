@@ -32,6 +32,9 @@ JOB_FIELDS = ("job_id", "execution_id", "attempt", "trigger", "scheduled_for", "
               "error")
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def severity_of(event: TelemetryEvent) -> str:
     """Cloud Logging severity for an event: failures stand out, the rest is INFO."""
     if event.name == "job.failed":
@@ -43,6 +46,8 @@ def severity_of(event: TelemetryEvent) -> str:
 
 def jsonable(value: Any) -> Any:
     """A JSON-ready copy of a field value (instants as RFC 3339 UTC, enums by value)."""
+    if value is None or type(value) in _PLAIN:  # most fields; not str/int-based enums
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
@@ -72,10 +77,16 @@ def summary_line(event: TelemetryEvent) -> str:
 
 def cloud_logging_entry(event: TelemetryEvent) -> dict[str, Any]:
     """The structured log entry for ``event`` (one line of Cloud Logging JSON)."""
-    entry: dict[str, Any] = {str(k): jsonable(v) for k, v in event.fields.items()}
+    entry: dict[str, Any] = {}
+    parts = [event.name]  # summary_line's text, from the values converted once
+    for key, value in event.fields.items():
+        converted = jsonable(value)
+        entry[str(key)] = converted
+        if value is not None:
+            parts.append(f"{key}={converted}")
     entry.update({
         "severity": severity_of(event),
-        "message": summary_line(event),
+        "message": " ".join(parts),
         "timestamp": jsonable(event.timestamp),
         "event": event.name,
         "logging.googleapis.com/labels": {"zenjobs_event": event.name},
@@ -86,6 +97,10 @@ def cloud_logging_entry(event: TelemetryEvent) -> dict[str, Any]:
     return entry
 
 
+#: One encoder for every line (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+
+
 class LogTelemetrySink:
     """Structured JSON lines on a text stream (stdout by default, as Cloud Run expects)."""
 
@@ -94,8 +109,7 @@ class LogTelemetrySink:
         self._lock = threading.Lock()
 
     def emit(self, event: TelemetryEvent) -> None:
-        line = json.dumps(cloud_logging_entry(event), separators=(",", ":"), allow_nan=False,
-                          default=str)
+        line = _ENCODER.encode(cloud_logging_entry(event))
         stream = self._stream if self._stream is not None else sys.stdout
         with self._lock:
             stream.write(line + "\n")

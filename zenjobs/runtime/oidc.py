@@ -137,9 +137,6 @@ class OidcVerifier:
 
     async def verify(self, token: str) -> VerifiedIdentity:
         """Verify one ID token; :class:`AuthenticationError` or :class:`PermissionDeniedError`."""
-        from google.auth import exceptions as gexc
-        from google.auth import jwt
-
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError("token too long")
         cached = self._accepted.get(token)
@@ -150,6 +147,9 @@ class OidcVerifier:
                 self.cache_hits += 1
                 return identity
             self._accepted.pop(token, None)
+        from google.auth import exceptions as gexc
+        from google.auth import jwt
+
         try:
             header = cast(Callable[[str], Mapping[str, Any]], jwt.decode_header)(token)
         except (gexc.GoogleAuthError, ValueError, TypeError):
