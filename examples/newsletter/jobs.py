@@ -41,9 +41,12 @@ class MailboxRejected(Exception):
     description="Send the welcome email to a new subscriber.",
 )
 async def send_welcome_email(ctx: JobContext) -> None:
-    user_id = (ctx.payload or {}).get("user_id")
+    """Payload ``{"user_id": ...}`` (as ``POST /subscribe`` and ``zenjobs trigger --payload``
+    send it); a payload without a user id fails at once, without retries."""
+    payload = ctx.payload if isinstance(ctx.payload, dict) else {}
+    user_id = payload.get("user_id")
     if not user_id:
-        raise PermanentError("payload has no user_id")
+        raise PermanentError('payload must be an object like {"user_id": "..."}')
     log.info("welcome email sent to %s (execution %s)", user_id, ctx.execution_id)
 
 

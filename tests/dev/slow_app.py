@@ -16,7 +16,7 @@ jobs = ZenJobs()
 
 
 @jobs.job("stuck_once", type=JobType.PERIODIC, interval=timedelta(minutes=15),
-          weight=Weight.MEDIUM, timeout=timedelta(minutes=5), max_retries=0)
+          weight=Weight.MEDIUM, timeout=timedelta(minutes=5), max_retries=1)
 async def stuck_once(ctx: JobContext) -> None:
     """Hangs on attempt 1 (an instance stopped mid-run), finishes on any later one."""
     if ctx.attempt == 1:

@@ -117,7 +117,7 @@ def test_usage_errors_exit_2(store_url: str, args: tuple[str, ...]) -> None:
     result = zj(*args, store=store_url)
 
     assert result.exit_code == 2
-    assert "Error:" in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize("command", ["enable", "disable", "status", "trigger"])

@@ -285,3 +285,33 @@ async def test_lifespan_starts_then_shuts_down_the_executor() -> None:
         assert [r.job_id for r in await store.list_jobs()] == ["ping"]
         assert not store.closed
     assert store.closed
+
+
+def test_a_production_executor_without_a_verifier_is_refused() -> None:
+    from zenjobs import ConfigurationError, ZenJobs, ZenJobsExecutor
+    from zenjobs.backends.clock import SystemClock
+    from zenjobs.backends.memory import MemoryJobStore
+
+    with pytest.raises(ConfigurationError, match="OIDC verifier"):
+        ZenJobsExecutor(ZenJobs(), mode="production", store=MemoryJobStore(), queue=None,
+                        clock=SystemClock(), telemetry=None,
+                        service_url="https://svc-abc.a.run.app")
+
+
+@pytest.mark.parametrize("url, accepted", [
+    ("https://svc-abc.a.run.app", True),
+    ("http://127.0.0.1:8123", True),
+    ("http://svc-abc.a.run.app", False),
+    ("ftp://svc", False),
+])
+def test_production_service_url_must_be_https_unless_loopback(url: str, accepted: bool) -> None:
+    from zenjobs import ConfigurationError
+    from zenjobs.runtime.executor import resolve_production_settings
+
+    given = {"project": "p", "location": "europe-west1", "service_url": url,
+             "invoker_service_account": "inv@p.iam.gserviceaccount.com"}
+    if accepted:
+        assert resolve_production_settings(given, {})["service_url"] == url
+    else:
+        with pytest.raises(ConfigurationError, match="https://"):
+            resolve_production_settings(given, {})

@@ -34,6 +34,10 @@ CONFIG_FIELDS = ("enabled", "cron", "interval_seconds", "timezone", "start_at", 
                  "skip_dates", "dependencies", "max_retries", "priority")
 
 
+#: ``error_type`` of a run record that cannot be read: it loads as a final failure.
+CORRUPT_RUN = "CorruptRunRecord"
+
+
 class FieldProblem(ValueError):
     """One field's value cannot be used; the message says what was expected."""
 

@@ -218,7 +218,11 @@ class SqliteJobStore:
             if misconfigured is not ...:
                 changed.append("misconfigured")
             schema.update_job_columns(conn, job, changed)
-            return job
+            # Read back, as Firestore does: a hand edit in a column not rewritten here
+            # (or one the rewrite fixed) must show in the returned record as in get_job.
+            written = schema.get_job(conn, job_id)
+            assert written is not None
+            return written
 
         return await self._write(tx)
 

@@ -19,6 +19,7 @@ is fixed or ``zenjobs sync --reset`` restores it.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,7 @@ from . import transitions as t
 from .base import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+log = logging.getLogger("zenjobs.backends.sqlite")
 
 SCHEMA_VERSION = 1
 
@@ -203,17 +205,75 @@ def job_row(job: JobRecord) -> tuple[Any, ...]:
 
 
 def decode_run(row: sqlite3.Row) -> RunRecord:
-    scheduled_for = from_micros(row["scheduled_for"])
-    assert scheduled_for is not None
-    return RunRecord(
-        job_id=row["job_id"], execution_id=row["execution_id"], trigger=Trigger(row["trigger"]),
-        scheduled_for=scheduled_for, status=RunStatus(row["status"]), attempt=row["attempt"],
-        payload=json.loads(row["payload"]), created_at=from_micros(row["created_at"]),
-        started_at=from_micros(row["started_at"]), finished_at=from_micros(row["finished_at"]),
-        duration_ms=row["duration_ms"], error_type=row["error_type"],
-        error_message=row["error_message"], next_attempt_at=from_micros(row["next_attempt_at"]),
-        lease_holder=row["lease_holder"], lease_expires_at=from_micros(row["lease_expires_at"]),
+    """Parse a run row; a hand-edited row never raises (as in the Firestore store).
+
+    The usual row takes the direct path; one that does not decode cleanly is read
+    again field by field (:func:`_decode_run_leniently`).
+    """
+    try:
+        scheduled_for = from_micros(row["scheduled_for"])
+        attempt = row["attempt"]
+        if scheduled_for is None or type(attempt) is not int:
+            raise TypeError("scheduled_for or attempt")
+        return RunRecord(
+            job_id=row["job_id"], execution_id=row["execution_id"],
+            trigger=Trigger(row["trigger"]), scheduled_for=scheduled_for,
+            status=RunStatus(row["status"]), attempt=attempt,
+            payload=json.loads(row["payload"]), created_at=from_micros(row["created_at"]),
+            started_at=from_micros(row["started_at"]),
+            finished_at=from_micros(row["finished_at"]), duration_ms=row["duration_ms"],
+            error_type=row["error_type"], error_message=row["error_message"],
+            next_attempt_at=from_micros(row["next_attempt_at"]),
+            lease_holder=row["lease_holder"],
+            lease_expires_at=from_micros(row["lease_expires_at"]),
+        )
+    except (TypeError, ValueError, OverflowError):
+        return _decode_run_leniently(row)
+
+
+def _json_text(value: object) -> Any:
+    text = cc.read_str(value)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise cc.FieldProblem(f"expected JSON text, got {text[:40]!r}: {exc}") from None
+
+
+def _decode_run_leniently(row: sqlite3.Row) -> RunRecord:
+    """A run row read column by column, like :func:`.gcp.firestore_codec.decode_run`.
+
+    A row whose ``status``, ``trigger`` or ``scheduled_for`` cannot be read loads
+    as a final FAILURE with ``error_type`` :data:`~.config_codec.CORRUPT_RUN`
+    naming the columns: no delivery runs it blindly again and it can be replayed.
+    Lesser problems fall back to defaults and are logged.
+    """
+    r = cc.FieldReader(dict(zip(row.keys(), tuple(row), strict=True)), kind="column")
+    status = r.get("status", cc.read_enum(RunStatus), None)
+    trigger = r.get("trigger", cc.read_enum(Trigger), None)
+    scheduled_for = r.get("scheduled_for", read_micros, None)
+    run = RunRecord(
+        job_id=str(row["job_id"]), execution_id=str(row["execution_id"]),
+        trigger=trigger or Trigger.SCHEDULE, scheduled_for=scheduled_for or EPOCH,
+        status=status or RunStatus.FAILURE, attempt=r.get("attempt", cc.read_int, 1),
+        payload=r.get("payload", _json_text, None),
+        created_at=r.get("created_at", _OPTIONAL_MICROS, None),
+        started_at=r.get("started_at", _OPTIONAL_MICROS, None),
+        finished_at=r.get("finished_at", _OPTIONAL_MICROS, None),
+        duration_ms=r.get("duration_ms", cc.optional(cc.read_int), None),
+        error_type=r.get("error_type", _OPTIONAL_STR, None),
+        error_message=r.get("error_message", _OPTIONAL_STR, None),
+        next_attempt_at=r.get("next_attempt_at", _OPTIONAL_MICROS, None),
+        lease_holder=r.get("lease_holder", _OPTIONAL_STR, None),
+        lease_expires_at=r.get("lease_expires_at", _OPTIONAL_MICROS, None),
     )
+    if r.problems:
+        log.warning("run row %s/%s has problems: %s", run.job_id, run.execution_id,
+                    "; ".join(r.problems))
+    if status is None or trigger is None or scheduled_for is None:
+        run = run.evolve(status=RunStatus.FAILURE, error_type=cc.CORRUPT_RUN,
+                         error_message="; ".join(r.problems), lease_holder=None,
+                         lease_expires_at=None)
+    return run
 
 
 def run_row(run: RunRecord) -> tuple[Any, ...]:

@@ -20,7 +20,52 @@ EXIT_LOAD_ERROR = 2
 EXIT_INVALID = 1
 
 
-@click.group()
+class _OneLineError(click.ClickException):
+    """A click usage error shown as the one ``error: ...`` line every zenjobs failure uses."""
+
+    def __init__(self, original: click.ClickException) -> None:
+        super().__init__(original.format_message())
+        # click declares exit_code as a class attribute; keep the original's (2 for usage).
+        setattr(self, "exit_code", original.exit_code)  # noqa: B010
+
+    def show(self, file: Any = None) -> None:
+        for line in self.format_message().splitlines() or [""]:
+            click.echo(f"error: {line}", err=True)
+
+
+#: Already one line, or a help text meant to be shown whole (``zenjobs`` with no command).
+#: click < 8.2 prints that help itself and has no NoArgsIsHelpError.
+_PASS_THROUGH: tuple[type[click.ClickException], ...] = (_OneLineError, *(
+    getattr(click.exceptions, name) for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name)))
+
+
+class ZenjobsGroup(click.Group):
+    """The top-level group: click's usage errors (bad option, missing argument, bad value)
+    become one ``error:`` line on stderr, exit 2, instead of click's usage block.
+
+    ``--help`` still shows the usage; docs/operations.md (Exit codes) states the rule.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _PASS_THROUGH:
+            raise
+        except click.ClickException as exc:
+            raise _OneLineError(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _PASS_THROUGH:
+            raise
+        except click.ClickException as exc:
+            raise _OneLineError(exc) from None
+
+
+@click.group(cls=ZenjobsGroup)
 @click.version_option(package_name="zenjobs")
 def main() -> None:
     """zenjobs: deterministic background and scheduled jobs for Cloud Run."""

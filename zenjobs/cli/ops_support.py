@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -183,12 +184,31 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     except ZenjobsError as exc:
         fail(str(exc), exit_code_for(exc))
     except Exception as exc:
+        if _is_missing_credentials(exc):
+            fail(f"no usable Google credentials ({type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}): run `gcloud auth "
+                 "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
+                 EXIT_CONFIGURATION)
         # Not a zenjobs error: a bug, or a store document no parser expected. Still one
         # line (DEBUG_ENV shows the traceback), never a stack trace for an operator.
         if os.environ.get(DEBUG_ENV):
             raise
         fail(f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)",
              EXIT_FAILED)
+
+
+def _is_missing_credentials(exc: BaseException) -> bool:
+    """google-auth found no (or only unusable) credentials: a deployment setting, exit 4.
+
+    Checked through ``sys.modules`` so the CLI never imports google-auth itself: the
+    exception can only exist if a Google client already loaded that module.
+    """
+    module = sys.modules.get("google.auth.exceptions")
+    if module is None:
+        return False
+    kinds = tuple(getattr(module, name) for name in ("DefaultCredentialsError", "RefreshError")
+                  if hasattr(module, name))
+    return isinstance(exc, kinds)
 
 
 async def _awaited(work: Callable[[], Awaitable[T]]) -> T:

@@ -41,6 +41,13 @@ MASTER_PATH = "/_zenjobs/master"
 #: Every minute: the finest grain a periodic job may ask for.
 MASTER_SCHEDULE = "* * * * *"
 MASTER_TIME_ZONE = "Etc/UTC"
+#: The tick runs light recurring jobs inline, each under its timeout, so its
+#: attempt deadline is the longest such timeout plus this margin (the due query,
+#: claims, run records), never below the floor nor above Cloud Scheduler's
+#: 30-minute limit for HTTP targets.
+MASTER_ATTEMPT_DEADLINE_MARGIN = timedelta(seconds=60)
+MASTER_ATTEMPT_DEADLINE_FLOOR = timedelta(seconds=120)
+MASTER_ATTEMPT_DEADLINE_LIMIT = timedelta(minutes=30)
 
 #: Backstop retry config of every queue. Retries are the executor's; the queue
 #: only retries crashes, infrastructure 5xx and "lease held" 503s.
@@ -118,6 +125,7 @@ class SchedulerPlan:
     time_zone: str
     uri: str
     audience: str
+    attempt_deadline: timedelta = MASTER_ATTEMPT_DEADLINE_FLOOR
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,7 @@ def build_plan(descriptors: Iterable[JobDescriptor], settings: InfraSettings) ->
         time_zone=MASTER_TIME_ZONE,
         uri=settings.service_url + MASTER_PATH,
         audience=settings.service_url,
+        attempt_deadline=master_attempt_deadline(all_jobs),
     )
     return InfraPlan(settings, queues, scheduler, _bindings(settings, queues), recurring)
 
@@ -227,6 +236,29 @@ def backstop_retry_duration(longest: JobDescriptor, max_backoff: timedelta) -> t
             f"{BACKSTOP_MAX_RETRY_DURATION_LIMIT.days} days Cloud Tasks keeps a task",
         )
     return duration
+
+
+def master_attempt_deadline(jobs: Iterable[JobDescriptor]) -> timedelta:
+    """How long Cloud Scheduler waits for a tick: it outlasts every light recurring job.
+
+    Medium and heavy jobs only get enqueued by the tick, so they do not count.
+    A light recurring job too long for any tick is refused, naming the job.
+    """
+    inline = [d for d in jobs if d.weight is Weight.LIGHT and d.is_recurring]
+    if not inline:
+        return MASTER_ATTEMPT_DEADLINE_FLOOR
+    longest = max(inline, key=lambda d: d.timeout)
+    deadline = _whole_seconds(longest.timeout + MASTER_ATTEMPT_DEADLINE_MARGIN)
+    if deadline > MASTER_ATTEMPT_DEADLINE_LIMIT:
+        raise DefinitionError(
+            longest.id,
+            "timeout",
+            f"light recurring jobs run inside the master tick, which Cloud Scheduler waits "
+            f"for at most {MASTER_ATTEMPT_DEADLINE_LIMIT} (timeout + "
+            f"{int(MASTER_ATTEMPT_DEADLINE_MARGIN.total_seconds())}s margin would be "
+            f"{deadline}); shorten the timeout or make the job medium",
+        )
+    return max(deadline, MASTER_ATTEMPT_DEADLINE_FLOOR)
 
 
 def _whole_seconds(value: timedelta) -> timedelta:

@@ -111,6 +111,8 @@ def _setting_pairs(plan: InfraPlan) -> list[tuple[str, HclValue]]:
         ("scheduler_job_name", plan.scheduler.name),
         ("master_schedule", plan.scheduler.schedule),
         ("master_time_zone", plan.scheduler.time_zone),
+        ("master_attempt_deadline",
+         f"{int(plan.scheduler.attempt_deadline.total_seconds())}s"),
     ]
     return pairs
 

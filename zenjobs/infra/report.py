@@ -29,6 +29,9 @@ def summary_lines(plan: InfraPlan) -> list[str]:
         f"scheduler jobs: {plan.scheduler_jobs} "
         f"({s.name}, {s.schedule!r} {s.time_zone}, POST {s.uri})"
     )
+    deadline = int(s.attempt_deadline.total_seconds())
+    lines.append(f"  attempt deadline {deadline}s: deploy the service with a request "
+                 f"timeout of at least {deadline}s (light recurring jobs run inside the tick)")
     lines.append(f"IAM bindings: {len(plan.bindings)}")
     role_width = max(len(b.role) for b in plan.bindings)
     lines.extend(f"  {b.role.ljust(role_width)}  {b.member} on {b.resource}" for b in plan.bindings)

@@ -163,7 +163,12 @@ class JobEngine:
             raise InvalidRequestError(f"job {desc.id!r}, field 'delay': must not be negative")
         if idempotency_key is not None and not idempotency_key:
             raise InvalidRequestError(f"job {desc.id!r}, field 'idempotency_key': empty")
+        if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
+            raise InvalidRequestError(
+                f"job {desc.id!r}, field 'at': must be a timezone-aware datetime, got {at!r}")
         now = self.clock.now()
+        # An `at` already past runs now, as Cloud Tasks does with a past schedule_time:
+        # a caller's `at=now` is always a little in the past by the time it arrives.
         when = require_utc(at, "at") if at is not None else now + (delay or timedelta(0))
         execution_id = (key_execution_id(desc.id, idempotency_key) if idempotency_key
                         else token_execution_id(desc.id, self.deps.id_source()))
@@ -199,9 +204,13 @@ class JobEngine:
         run = await self.store.reopen_run(job, execution_id, now)
         if run is None:
             existing = await self.store.get_run(job, execution_id)
-            state = existing.status.value if existing is not None else "not found"
-            raise ZenjobsError(f"job {job!r}: execution {execution_id!r} cannot be replayed "
-                               f"({state}); only failure and dead runs can")
+            if existing is None or not _awaiting_replay(existing):
+                state = existing.status.value if existing is not None else "not found"
+                raise ZenjobsError(f"job {job!r}: execution {execution_id!r} cannot be "
+                                   f"replayed ({state}); only failure and dead runs can")
+            # A replay reopened it but died before (or failed at) enqueueing: send that
+            # attempt's task again; the same name deduplicates one already sent.
+            run = existing
         env = Envelope(job_id=job, execution_id=execution_id, attempt=run.attempt,
                        trigger=Trigger.REPLAY, scheduled_for=run.scheduled_for,
                        payload=run.payload)
@@ -216,3 +225,8 @@ class JobEngine:
                 return candidate
         raise ZenjobsError(f"no run with execution id {execution_id!r} in any registered job")
 
+
+def _awaiting_replay(run: RunRecord) -> bool:
+    """Reopened by a replay and not delivered yet (only ``reopen_run`` makes these)."""
+    return (run.status is RunStatus.PENDING and run.attempt > 1
+            and run.next_attempt_at is not None)

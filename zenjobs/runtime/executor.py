@@ -66,6 +66,11 @@ class ZenJobsExecutor:
                  heavy_runner: HeavyRunner | None = None,
                  settings: Mapping[str, str] | None = None,
                  loop_lag_threshold: float | None = 0.25) -> None:
+        if mode == "production" and verifier is None:
+            # An unauthenticated production webhook would let anyone run any job.
+            raise ConfigurationError(
+                "a production executor needs an OIDC verifier; build it with "
+                "ZenJobsExecutor.production(...), which creates one")
         self.jobs = jobs
         self.mode = mode
         self.settings = dict(settings or {})
@@ -325,10 +330,19 @@ def resolve_production_settings(given: Mapping[str, str | None], environ: Mappin
         raise ConfigurationError(
             f"ZenJobsExecutor.production{where} is missing: " + "; ".join(missing))
     url = resolved["service_url"].rstrip("/")
-    if not url.startswith(("https://", "http://")):
-        raise ConfigurationError(f"service_url must be an http(s) URL, got {url!r}")
+    if not url.startswith("https://") and not _is_loopback_http(url):
+        raise ConfigurationError(
+            f"service_url must be an https:// URL (Cloud Run serves https; plain http is "
+            f"accepted only for a loopback host, e.g. local emulators), got {url!r}")
     resolved["service_url"] = url
     return resolved
+
+
+def _is_loopback_http(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _dev_store(store: str | JobStore) -> JobStore:

@@ -4,14 +4,14 @@ Production webhooks accept a request only with a token Google signed (RS256,
 checked against Google's published certificates), issued by Google, for this
 service's audience, unexpired, and naming an allowed, verified service-account
 email. Signature, ``exp``/``iat`` and audience are checked by google-auth
-(:func:`google.auth.jwt.decode`); issuer and email are checked here.
+(:func:`google.auth.jwt.decode`); ``nbf``, issuer and email are checked here.
 
 Google's certificates are cached (``Cache-Control: max-age``, else a fixed TTL),
 so verifying a token costs no network round trip, and a refresh runs in a
 worker thread so the event loop never waits on the network. A token whose key
 id is not in the cache triggers one early refresh (Google rotates keys), at
 most once per ``min_refresh_interval``, so garbage tokens cannot make us hammer
-the certificate endpoint.
+the certificate endpoint; a failed refresh is retried no sooner either.
 
 An accepted token is remembered until its ``exp`` or the next certificate
 refresh, whichever comes first (a bounded cache keyed by the whole token):
@@ -125,6 +125,7 @@ class OidcVerifier:
         self._certs: Mapping[str, str] | None = None
         self._expires_at = 0.0
         self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
 
     async def verify_header(self, authorization: str | None) -> VerifiedIdentity:
         """Verify an ``Authorization`` header value; raise 401/403 errors."""
@@ -157,8 +158,11 @@ class OidcVerifier:
         if header.get("alg") != "RS256":
             raise AuthenticationError("token must be signed with RS256")
         kid = header.get("kid")
-        certs = await self._current_certs(kid if isinstance(kid, str) else None)
-        fetched_at = self._fetched_at
+        if not isinstance(kid, str) or not kid:
+            raise AuthenticationError("token has no key id")  # Google always sends one
+        # The fetch time comes with the certificates: a refresh landing meanwhile
+        # must not let this token outlive the certificates that verified it.
+        certs, fetched_at = await self._current_certs(kid)
         try:
             claims = cast(Callable[..., Mapping[str, Any]], jwt.decode)(
                 token, certs=certs, audience=self.audience, clock_skew_in_seconds=self._clock_skew
@@ -166,6 +170,7 @@ class OidcVerifier:
         except (gexc.GoogleAuthError, ValueError, TypeError) as exc:
             log.info("OIDC token refused: %s", exc)
             raise AuthenticationError(_reason(str(exc))) from None
+        self._check_not_before(claims.get("nbf"))
         identity = self._check_claims(claims)
         self._remember(token, identity, claims.get("exp"), fetched_at)
         return identity
@@ -180,6 +185,15 @@ class OidcVerifier:
             self._accepted.pop(next(iter(self._accepted)), None)  # the oldest entry
         self._accepted[token] = (identity, float(exp), fetched_at)
 
+    def _check_not_before(self, nbf: object) -> None:
+        """google-auth checks ``iat`` and ``exp`` only; ``nbf`` gets the same skew."""
+        if nbf is None:
+            return
+        if isinstance(nbf, bool) or not isinstance(nbf, (int, float)):
+            raise AuthenticationError("token is invalid")
+        if self._wall() + self._clock_skew < nbf:
+            raise AuthenticationError("token is not valid yet")
+
     def _check_claims(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
         if claims.get("iss") not in self.issuers:
             raise AuthenticationError("token issuer is not trusted")
@@ -192,36 +206,41 @@ class OidcVerifier:
             raise PermissionDeniedError("token identity is not allowed to call this service")
         return VerifiedIdentity(email=email, subject=str(claims.get("sub", "")), claims=claims)
 
-    async def _current_certs(self, kid: str | None) -> Mapping[str, str]:
+    async def _current_certs(self, kid: str) -> tuple[Mapping[str, str], float]:
+        """The certificates to check ``kid`` against, and when they were fetched."""
         certs = self._certs
         now = self._monotonic()
-        if certs is not None and now < self._expires_at and (kid is None or kid in certs):
-            return certs
+        if certs is not None and now < self._expires_at and kid in certs:
+            return certs, self._fetched_at
         return await asyncio.to_thread(self._refresh, kid)
 
-    def _refresh(self, kid: str | None) -> Mapping[str, str]:
+    def _refresh(self, kid: str) -> tuple[Mapping[str, str], float]:
         """Fetch certificates unless another thread just did (runs in a worker thread)."""
         with self._lock:
             now = self._monotonic()
             certs = self._certs
             if certs is not None and now < self._expires_at:
-                if kid is None or kid in certs:
-                    return certs
+                if kid in certs:
+                    return certs, self._fetched_at
                 if now - self._fetched_at < self._min_refresh_interval:
-                    return certs  # unknown kid, but we refreshed recently: the token is bad
+                    # unknown kid, but we refreshed recently: the token is bad
+                    return certs, self._fetched_at
+            if certs is not None and now - self._failed_at < self._min_refresh_interval:
+                return certs, self._fetched_at  # the endpoint failed a moment ago
             try:
                 response = self._fetch(self.certs_url)
             except Exception as exc:
+                self._failed_at = now
                 if certs is not None:
                     log.warning("refreshing OIDC certificates failed, using cached ones: %s", exc)
-                    return certs
+                    return certs, self._fetched_at
                 log.error("fetching OIDC certificates from %s failed: %s", self.certs_url, exc)
                 raise BackendUnavailableError("cannot fetch OIDC certificates") from None
             ttl = response.max_age if response.max_age is not None else self._default_ttl
             self._certs = dict(response.certs)
             self._fetched_at = now
             self._expires_at = now + max(ttl, 0.0)
-            return self._certs
+            return self._certs, now
 
 
 def _reason(detail: str) -> str:

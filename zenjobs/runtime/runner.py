@@ -149,6 +149,7 @@ async def run_delivery(deps: RuntimeDeps, env: Envelope) -> DeliveryOutcome:
     if lease.outcome is LeaseOutcome.MISSING:
         deps.emit("job.orphaned", now, job_id=env.job_id, execution_id=env.execution_id,
                   attempt=env.attempt, trigger=env.trigger.value,
+                  scheduled_for=env.scheduled_for,
                   error="no run record for this delivery; acknowledged without running")
         return _ack("missing", env)
     if lease.outcome in (LeaseOutcome.FINISHED, LeaseOutcome.STALE):
@@ -177,12 +178,15 @@ async def _attempt(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: R
         "job_id": run.job_id, "execution_id": run.execution_id, "attempt": attempt,
         "trigger": env.trigger.value, "scheduled_for": run.scheduled_for,
     }
+    if taken_over and attempt > desc.max_retries + 1:
+        return await _exhausted_by_takeover(deps, env, run, holder, now, fields)
     if config_error is None:
         skip = await check_eligibility(desc, deps.store, run.scheduled_for, now)
         if skip is not None:
             await deps.store.record_skip(run.evolve(
                 status=skip.status, finished_at=now, duration_ms=0, error_message=skip.reason))
-            deps.emit("job.skipped", now, **fields, status=skip.status.value, reason=skip.reason)
+            deps.emit("job.skipped", now, **fields, status=skip.status.value, reason=skip.reason,
+                      duration_ms=0, error=None)
             return _ack(skip.status.value, env, attempt)
 
     deps.emit("job.started", now, **fields, taken_over=taken_over)
@@ -207,7 +211,7 @@ async def _attempt(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: R
         result = RunResult(RunStatus.SUCCESS, finished_at=end, duration_ms=duration_ms)
         if await deps.store.finish_attempt(run.job_id, run.execution_id, holder, result) is None:
             return _lease_lost(deps, env, fields, end)
-        deps.emit("job.succeeded", end, **fields, status=RunStatus.SUCCESS.value)
+        deps.emit("job.succeeded", end, **fields, status=RunStatus.SUCCESS.value, error=None)
         return _ack(RunStatus.SUCCESS.value, env, attempt)
     return await _failed(deps, desc, env, run, holder, error, end, fields)
 
@@ -252,6 +256,27 @@ async def _failed(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: Ru
         await deps.queue.enqueue(_retry_task(deps, desc, env, run.evolve(
             attempt=attempt + 1, next_attempt_at=result.next_attempt_at)))
     return _ack(status.value, env, attempt)
+
+
+async def _exhausted_by_takeover(deps: RuntimeDeps, env: Envelope, run: RunRecord,
+                                 holder: str, now: datetime,
+                                 fields: dict[str, Any]) -> DeliveryOutcome:
+    """A takeover past the last allowed attempt: the crashed attempt used the budget up.
+
+    The store advances the attempt on takeover (the crashed one counts), so running
+    the handler here would exceed ``max_retries``; the run is ``dead`` instead.
+    """
+    error_type = "LeaseExpired"
+    message = (f"attempt {run.attempt - 1} lost its lease (crashed or hung instance) "
+               "and no retries are left")
+    fields.update(duration_ms=0, error=f"{error_type}: {message}")
+    result = RunResult(RunStatus.DEAD, finished_at=now, duration_ms=0,
+                       error_type=error_type, error_message=message)
+    if await deps.store.finish_attempt(run.job_id, run.execution_id, holder, result) is None:
+        return _lease_lost(deps, env, fields, now)
+    deps.emit("job.failed", now, **fields, status=RunStatus.DEAD.value, final=True,
+              taken_over=True)
+    return _ack(RunStatus.DEAD.value, env, run.attempt)
 
 
 def _retry_task(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope,

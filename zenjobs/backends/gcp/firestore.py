@@ -96,6 +96,14 @@ class FirestoreJobStore(FirestoreDocuments):
     async def update_job(self, job_id: str, *, config: JobConfig | None = None,
                          next_run_at: datetime | object | None = ...,
                          misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
+        """Write what is given; a new config also drops fields zenjobs never writes.
+
+        That is what rewriting the SQLite store's config column does to an unknown
+        config field, and what lets ``zenjobs sync --reset`` restore a document
+        flagged for a typo (``enabeld``) or a wrong ``job_id``.
+        """
+        from google.cloud.firestore import DELETE_FIELD
+
         def decide(docs: Documents) -> tuple[JobRecord, Writes]:
             data = docs[0]
             if data is None:
@@ -103,13 +111,18 @@ class FirestoreJobStore(FirestoreDocuments):
             new = t.updated_job(codec.decode_job(job_id, data), config, next_run_at,
                                 misconfigured, now)
             changes: dict[str, Any] = {"updated_at": new.updated_at}
+            stale: list[str] = []
             if config is not None:
-                changes.update(codec.encode_config(new.config))
+                changes.update(codec.encode_config(new.config), job_id=job_id)
+                stale = [name for name in data if name not in codec.JOB_FIELDS]
             if next_run_at is not ...:
                 changes["next_run_at"] = new.next_run_at
             if misconfigured is not ...:
                 changes["misconfigured"] = new.misconfigured
-            return codec.decode_job(job_id, {**data, **changes}), {0: changes}
+            kept = {name: value for name, value in data.items() if name not in stale}
+            writes = {**changes, **{self.client().field_path(name): DELETE_FIELD
+                                    for name in stale}}
+            return codec.decode_job(job_id, {**kept, **changes}), {0: writes}
 
         return await self._compare_and_set("update_job", [self._job_ref(job_id)], decide)
 

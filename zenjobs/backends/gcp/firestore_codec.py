@@ -34,6 +34,7 @@ from .. import config_codec
 from ..base import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
 from ..config_codec import (
     CONFIG_FIELDS,
+    CORRUPT_RUN,
     FieldProblem,
     FieldReader,
     decode_config,
@@ -162,7 +163,6 @@ def _json(value: object) -> Any:
         raise FieldProblem(f"expected JSON text, got {text[:40]!r}: {exc}") from None
 
 
-CORRUPT_RUN = "CorruptRunRecord"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -38,6 +38,9 @@ Writes = dict[int, dict[str, Any]]  # index into the documents read -> fields to
 TRANSIENT = errors.TRANSIENT | {"ABORTED", "UNKNOWN", "CANCELLED", "RetryError"}
 #: What a conditional commit answers when another writer got in first.
 CONFLICTS = frozenset({"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"})
+#: A commit refused by contention: like a conflict, it was not applied, so the step
+#: is read and decided again (a commit whose outcome is unknown never is).
+NOT_APPLIED = CONFLICTS | {"ABORTED"}
 RUNS_SUBCOLLECTION = "runs"
 
 
@@ -179,9 +182,9 @@ class FirestoreDocuments:
                 # No automatic retry of a commit: one whose outcome is unknown is
                 # reported, not replayed into a conflict that would hide our own write.
                 await self._guard(operation, batch.commit(retry=None, timeout=self.rpc_timeout),
-                                  expected=CONFLICTS)
+                                  expected=NOT_APPLIED)
                 return result
-            except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound):
+            except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound, gexc.Aborted):
                 await asyncio.sleep(random.uniform(0.0, min(0.2, 0.002 * 2 ** attempt)))
         raise BackendUnavailableError(
             f"Firestore {operation}: still contended after {self.write_attempts} attempts")

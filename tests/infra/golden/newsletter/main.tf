@@ -11,13 +11,14 @@ provider "google" {
 module "zenjobs" {
   source = "./modules/zenjobs"
 
-  project_id         = "demo-project"
-  region             = "europe-west1"
-  service_name       = "newsletter"
-  service_url        = "https://newsletter-abc-ew.a.run.app"
-  scheduler_job_name = "zen_master_scheduler"
-  master_schedule    = "* * * * *"
-  master_time_zone   = "Etc/UTC"
+  project_id              = "demo-project"
+  region                  = "europe-west1"
+  service_name            = "newsletter"
+  service_url             = "https://newsletter-abc-ew.a.run.app"
+  scheduler_job_name      = "zen_master_scheduler"
+  master_schedule         = "* * * * *"
+  master_time_zone        = "Etc/UTC"
+  master_attempt_deadline = "360s"
 
   queues = {
     # jobs: render_thumbnails
