@@ -26,7 +26,6 @@ REPO = HERE.parent.parent
 MODULE_DIR = REPO / "terraform" / "modules" / "zenjobs"
 PACKAGED_MODULE_DIR = REPO / "zenjobs" / "infra" / "module"
 EXAMPLE_INFRA = REPO / "examples" / "newsletter" / "infra"
-GOLDEN = HERE / "golden" / "newsletter"
 EXAMPLE_REGISTRY = "examples.newsletter.jobs:jobs"
 EXAMPLE_ARGS = (
     "--registry", EXAMPLE_REGISTRY,
