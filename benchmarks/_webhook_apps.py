@@ -22,13 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from _doubles import NoQueue, NullTelemetry, noop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from zenjobs import JobContext, JobType, ZenJobs, ZenJobsExecutor
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, RunRecord, TelemetryEvent, Trigger
+from zenjobs import JobType, ZenJobs, ZenJobsExecutor
+from zenjobs.backends.base import RunRecord, Trigger
 from zenjobs.runtime.oidc import CertsResponse, OidcVerifier
 
 
@@ -41,21 +42,7 @@ bare_app = Starlette(routes=[Route("/_zenjobs/run/noop", ok, methods=["POST"])])
 jobs = ZenJobs()
 
 
-@jobs.job("noop", type=JobType.ENDPOINT, description="Does nothing: measures the webhook.")
-async def noop(ctx: JobContext) -> None:
-    return None
-
-
-class NullTelemetry:
-    def emit(self, event: TelemetryEvent) -> None:
-        return None
-
-
-class NoQueue:
-    """A no-op job never fails, so it never enqueues a retry."""
-
-    async def enqueue(self, task: HttpTask) -> EnqueueOutcome:
-        raise RuntimeError(f"unexpected enqueue of {task.name}")
+jobs.job("noop", type=JobType.ENDPOINT, description="Does nothing: measures the webhook.")(noop)
 
 
 def _fetch_from_file(url: str) -> CertsResponse:

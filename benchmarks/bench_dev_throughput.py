@@ -18,9 +18,9 @@ import asyncio
 import time
 
 from _common import Figure, cli, publish
+from _doubles import NullTelemetry, noop
 
 from zenjobs import JobContext, JobType, ZenJobs, ZenJobsExecutor
-from zenjobs.backends.base import TelemetryEvent
 from zenjobs.testing import VirtualClock, run_until_idle
 
 TARGET = 5_000.0
@@ -29,14 +29,7 @@ ROUNDS = 3
 jobs = ZenJobs()
 
 
-@jobs.job("noop", type=JobType.ENDPOINT, description="Does nothing: measures the runtime.")
-async def noop(ctx: JobContext) -> None:
-    return None
-
-
-class NullTelemetry:
-    def emit(self, event: TelemetryEvent) -> None:
-        return None
+jobs.job("noop", type=JobType.ENDPOINT, description="Does nothing: measures the runtime.")(noop)
 
 
 async def zenjobs_round(count: int) -> float:

@@ -31,9 +31,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from _common import ROOT, Figure, cli, median, publish
+from _doubles import NoQueue, NullTelemetry, noop
 
-from zenjobs import JobContext, JobType, ZenJobs
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, JobRecord, TelemetryEvent
+from zenjobs import JobType, ZenJobs
+from zenjobs.backends.base import JobRecord
 from zenjobs.backends.gcp import firestore_codec as codec
 from zenjobs.backends.gcp.firestore import FirestoreJobStore
 from zenjobs.backends.transitions import new_job
@@ -48,22 +49,6 @@ DUE = 10
 START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 RATIO_TARGET = 1.5
 BATCH = 500
-
-
-async def noop(ctx: JobContext) -> None:
-    return None
-
-
-class NullTelemetry:
-    def emit(self, event: TelemetryEvent) -> None:
-        return None
-
-
-class NoQueue:
-    """Light jobs run inside the tick, so nothing is ever enqueued here."""
-
-    async def enqueue(self, task: HttpTask) -> EnqueueOutcome:
-        raise RuntimeError(f"unexpected enqueue of {task.name}")
 
 
 class TimedStore(FirestoreJobStore):
