@@ -38,9 +38,11 @@ emulators: $(TASKS_STAMP)
 test: $(STAMP) $(TASKS_STAMP)
 	$(BIN)/pytest -q
 
+# ruff, mypy --strict, and the architecture contracts of pyproject.toml (import-linter).
 lint: $(STAMP)
 	$(BIN)/ruff check zenjobs tests examples benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Extra options, e.g. make dev DEV_ARGS="--speed 60" (one simulated minute per second).
 DEV_ARGS ?=

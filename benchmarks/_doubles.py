@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from zenjobs import JobContext
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, TelemetryEvent
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask
+from zenjobs.telemetry.protocol import TelemetryEvent
 
 
 async def noop(ctx: JobContext) -> None:

@@ -29,8 +29,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from zenjobs import JobType, ZenJobs, ZenJobsExecutor
-from zenjobs.backends.base import RunRecord, Trigger
-from zenjobs.runtime.oidc import CertsResponse, OidcVerifier
+from zenjobs.gcp.oidc import CertsResponse, OidcVerifier
+from zenjobs.stores.records import RunRecord, Trigger
 
 
 async def ok(request: Request) -> Response:
@@ -50,7 +50,7 @@ def _fetch_from_file(url: str) -> CertsResponse:
 
 
 def _build() -> Any:
-    from zenjobs.backends.sqlite import SqliteJobStore
+    from zenjobs.stores.sqlite import SqliteJobStore
 
     audience = os.environ["BENCH_AUDIENCE"]
     verifier = OidcVerifier(audience, [os.environ["BENCH_INVOKER"]],

@@ -71,9 +71,9 @@ async def drive(app: Any, runs: int, first: int, deliver: Any,
 
 async def zenjobs_child(runs: int, keep_queue_state: bool = False) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from zenjobs.backends.simulated_tasks import AsgiPusher, SimulatedCloudTasks
-    from zenjobs.backends.telemetry import LogTelemetrySink
+    from zenjobs.queues.simulated import AsgiPusher, SimulatedCloudTasks
     from zenjobs.runtime.devsession import DevSession, activated
+    from zenjobs.telemetry.cloud_logging import LogTelemetrySink
     from zenjobs.testing import VirtualClock, run_until_idle
 
     clock = VirtualClock()

@@ -34,12 +34,12 @@ from _common import ROOT, Figure, cli, median, publish
 from _doubles import NoQueue, NullTelemetry, noop
 
 from zenjobs import JobType, ZenJobs
-from zenjobs.backends.base import JobRecord
-from zenjobs.backends.gcp import firestore_codec as codec
-from zenjobs.backends.gcp.firestore import FirestoreJobStore
-from zenjobs.backends.transitions import new_job
 from zenjobs.runtime.effective import config_from_descriptor
 from zenjobs.runtime.engine import JobEngine
+from zenjobs.stores import firestore_codec as codec
+from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.records import JobRecord
+from zenjobs.stores.transitions import new_job
 from zenjobs.testing import VirtualClock
 
 sys.path.insert(0, str(ROOT))

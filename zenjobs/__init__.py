@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .descriptor import MASTER_JOB_ID, BackoffPolicy, JobDescriptor, JobType, RateLimit, Weight
+from .descriptor import JobDescriptor
 from .errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -29,6 +29,7 @@ from .errors import (
     ZenjobsError,
 )
 from .registry import JobContext, ZenJobs
+from .vocabulary import MASTER_JOB_ID, BackoffPolicy, JobType, RateLimit, Weight
 
 if TYPE_CHECKING:
     from .runtime.executor import ZenJobsExecutor

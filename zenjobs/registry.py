@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from .descriptor import JobDescriptor, JobType
+from .descriptor import JobDescriptor
 from .errors import DefinitionError, Problem, RegistryValidationError, UnknownJobError
 from .validation import handler_error, registry_problems
+from .vocabulary import JobType
 
 AsyncHandler = Callable[["JobContext"], Awaitable[Any]]
 SyncHandler = Callable[["JobContext"], Any]

@@ -27,6 +27,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from .vocabulary import JobType
+
 if TYPE_CHECKING:
     from .descriptor import JobDescriptor
 
@@ -170,8 +172,6 @@ def next_fire(d: JobDescriptor, after: datetime) -> datetime | None:
 
     Endpoint jobs never fire on their own and always return None.
     """
-    from .descriptor import JobType
-
     after = require_utc(after, "after")
     if d.start_at is not None:
         start = require_utc(d.start_at)

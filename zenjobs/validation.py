@@ -14,6 +14,16 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import DefinitionError, Problem
+from .schedule import cron_never_fires, parse_cron, zone
+from .vocabulary import (
+    JOB_ID_PATTERN,
+    MASTER_JOB_ID,
+    QUEUE_NAME_PATTERN,
+    BackoffPolicy,
+    JobType,
+    RateLimit,
+    Weight,
+)
 
 if TYPE_CHECKING:
     from .descriptor import JobDescriptor
@@ -21,16 +31,6 @@ if TYPE_CHECKING:
 
 def check_descriptor(d: JobDescriptor) -> None:
     """Raise :class:`DefinitionError` for the first rule ``d`` breaks on its own."""
-    from .descriptor import (
-        JOB_ID_PATTERN,
-        MASTER_JOB_ID,
-        QUEUE_NAME_PATTERN,
-        BackoffPolicy,
-        JobType,
-        RateLimit,
-        Weight,
-    )
-
     job = d.id if isinstance(d.id, str) else repr(d.id)
 
     def fail(field_name: str, message: str) -> DefinitionError:
@@ -127,8 +127,6 @@ def check_descriptor(d: JobDescriptor) -> None:
         if not isinstance(d.end_at, date) or isinstance(d.end_at, datetime):
             raise fail("end_at", "must be a date (inclusive, in the job's time zone)")
         if d.start_at is not None:
-            from .schedule import zone
-
             # end_at is a local date in the job's zone, so compare it with the
             # local date of start_at there, not with start_at's own offset.
             start_day = d.start_at.astimezone(zone(d.timezone)).date()
@@ -171,8 +169,6 @@ def cron_expression_error(expr: str) -> str | None:
     fields = expr.split()
     if len(fields) != 5:
         return f"{expr!r} must have 5 fields (minute hour day month weekday), got {len(fields)}"
-    from .schedule import cron_never_fires, parse_cron
-
     try:
         parse_cron(expr)
     except ValueError as exc:
@@ -221,8 +217,6 @@ def registry_problems(
 
 def handler_error(d: JobDescriptor, fn: Callable[..., Any]) -> str | None:
     """Why ``fn`` cannot be ``d``'s handler, or None."""
-    from .descriptor import Weight
-
     if not callable(fn):
         return f"{fn!r} is not callable"
     if d.weight is Weight.HEAVY:

@@ -1,7 +1,7 @@
 """Fixtures for the Cloud Tasks tests: an HTTP target that records pushes, and the emulator.
 
 The target is a plain ASGI application served by a real uvicorn on 127.0.0.1
-(random port, ``zenjobs.testing_http.serve_app``), so the simulated queue's HttpPusher and
+(random port, ``zenjobs.testing.http.serve_app``), so the simulated queue's HttpPusher and
 the gcloud-tasks-emulator both deliver to it over real sockets.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.emulators_tasks import RunningTasksEmulator, start_tasks_emulator
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 
 @dataclass(frozen=True)

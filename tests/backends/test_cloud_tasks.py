@@ -18,9 +18,9 @@ import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import tasks_v2
 
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, TaskQueue
-from zenjobs.backends.gcp.cloud_tasks import CloudTasksQueue
 from zenjobs.errors import BackendUnavailableError, ConfigurationError, PayloadError, ZenjobsError
+from zenjobs.queues.cloud_tasks import CloudTasksQueue
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask, TaskQueue
 
 INVOKER = "zenjobs-invoker@proj.iam.gserviceaccount.com"
 SERVICE = "https://newsletter-abc-ew.a.run.app"
@@ -175,10 +175,10 @@ def test_modules_do_not_import_google_cloud_until_used() -> None:
     """Importing the dispatcher, and running the simulated queue, loads no google.cloud."""
     script = """
 import asyncio, json, sys
-import zenjobs.backends.gcp.cloud_tasks
-from zenjobs.backends.base import HttpTask
-from zenjobs.backends.simulated_tasks import SimulatedCloudTasks
-from zenjobs.backends.clock import SystemClock
+import zenjobs.queues.cloud_tasks
+from zenjobs.queues.protocol import HttpTask
+from zenjobs.queues.simulated import SimulatedCloudTasks
+from zenjobs.clocks.system import SystemClock
 
 class Ok:
     async def push(self, url, body, headers):

@@ -30,9 +30,9 @@ from tests.emulators_tasks import (
     TasksEmulatorError,
     start_tasks_emulator,
 )
-from zenjobs.backends.base import EnqueueOutcome, HttpTask
-from zenjobs.backends.gcp.cloud_tasks import CloudTasksQueue
 from zenjobs.errors import ConfigurationError
+from zenjobs.queues.cloud_tasks import CloudTasksQueue
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask
 
 from .conftest import ServedTarget
 

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from google.api_core import exceptions as gexc
 
-from zenjobs.backends.gcp import errors
-from zenjobs.backends.gcp.firestore import CONFLICTS
-from zenjobs.backends.gcp.firestore import TRANSIENT as FIRESTORE_TRANSIENT
 from zenjobs.errors import BackendUnavailableError, ConfigurationError, ZenjobsError
+from zenjobs.gcp import errors
+from zenjobs.stores.firestore import CONFLICTS
+from zenjobs.stores.firestore import TRANSIENT as FIRESTORE_TRANSIENT
 
 HINTS = {"NOT_FOUND": "run terraform apply"}
 
@@ -76,7 +76,7 @@ class RefusingFirestore:
 ])
 async def test_firestore_store_maps_refusals_with_project_and_database(
         exc: Exception, kind: type[ZenjobsError], text: str) -> None:
-    from zenjobs.backends.gcp.firestore import FirestoreJobStore
+    from zenjobs.stores.firestore import FirestoreJobStore
 
     client: Any = RefusingFirestore(exc)
     store = FirestoreJobStore("zj-p", database="db1", client_factory=lambda: client)

@@ -8,8 +8,8 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from zenjobs.backends.base import TelemetryEvent
-from zenjobs.backends.otel_telemetry import OpenTelemetrySink
+from zenjobs.telemetry.otel import OpenTelemetrySink
+from zenjobs.telemetry.protocol import TelemetryEvent
 
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, TaskQueue
-from zenjobs.backends.simulated_tasks import (
+from zenjobs.errors import ConfigurationError, PayloadError, ZenjobsError
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask, TaskQueue
+from zenjobs.queues.simulated import (
     AsgiPusher,
     HttpPusher,
     Pusher,
     QueueSettings,
     SimulatedCloudTasks,
 )
-from zenjobs.errors import ConfigurationError, PayloadError, ZenjobsError
 from zenjobs.testing import VirtualClock, run_until_idle
 
 from .conftest import RecordingTarget, ServedTarget

@@ -1,6 +1,6 @@
 """The ``store`` fixture: every contract test runs once per backend in :data:`BACKENDS`.
 
-Tests see a store only through the :class:`~zenjobs.backends.base.JobStore`
+Tests see a store only through the :class:`~zenjobs.stores.protocol.JobStore`
 protocol, so a new backend joins the suite by adding its name here and a
 branch in :func:`make_store`.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from zenjobs.backends.base import JobStore
-from zenjobs.backends.memory import MemoryJobStore
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.stores.memory import MemoryJobStore
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.sqlite import SqliteJobStore
 
 BACKENDS = ["memory", "sqlite", "firestore"]
 
@@ -31,7 +31,7 @@ def make_store(name: str, tmp_path: Path) -> JobStore:
         return SqliteJobStore(tmp_path / "zenjobs" / "store.sqlite3")
     if name == "firestore":  # Google's emulator: $FIRESTORE_EMULATOR_HOST or started once
         from tests.gcp.emulators import ensure_emulator, project_for
-        from zenjobs.backends.gcp.firestore import FirestoreJobStore
+        from zenjobs.stores.firestore import FirestoreJobStore
 
         ensure_emulator()
         return FirestoreJobStore(project=project_for(str(tmp_path)), rpc_timeout=10.0)

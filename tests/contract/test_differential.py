@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zenjobs.backends.base import JobConfig, JobStore, RunRecord, RunResult, RunStatus, Trigger
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, RunRecord, RunResult, RunStatus, Trigger
 
 from .conftest import BACKENDS, close_store, make_store
 

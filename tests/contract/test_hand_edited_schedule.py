@@ -17,7 +17,7 @@ import pytest
 
 from tests.ops.ops_registry import jobs
 from zenjobs import ops
-from zenjobs.backends.base import JobStore
+from zenjobs.stores.protocol import JobStore
 
 from .conftest import PERSISTENT_BACKENDS, close_store, make_store
 
@@ -39,7 +39,7 @@ async def hand_edit_cron(backend: str, store: JobStore, tmp_path: Path, job_id: 
                         (json.dumps(config), job_id))
         raw.close()
     elif backend == "firestore":
-        from zenjobs.backends.gcp.firestore import FirestoreJobStore
+        from zenjobs.stores.firestore import FirestoreJobStore
 
         assert isinstance(store, FirestoreJobStore)
         await store.client().collection(store.collection).document(job_id).update(

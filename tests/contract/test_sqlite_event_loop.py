@@ -12,8 +12,8 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from zenjobs.backends.base import JobConfig, RunRecord, RunStatus, Trigger
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.stores.records import JobConfig, RunRecord, RunStatus, Trigger
+from zenjobs.stores.sqlite import SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

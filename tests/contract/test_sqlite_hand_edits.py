@@ -1,7 +1,7 @@
 """A hand-edited SQLite job row reads as a record, never as an exception.
 
 The same promise the Firestore store makes for console edits (and the same
-readers, ``zenjobs.backends.config_codec``): every value the store cannot read
+readers, ``zenjobs.stores.config_codec``): every value the store cannot read
 is named in ``misconfigured``, the other jobs keep working, and writes of job
 state leave the broken config in place for the operator to see and fix. A
 readable but invalid value (a bad cron string, an unknown time zone) is kept
@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from zenjobs import JobContext, JobType, ZenJobs, ops
-from zenjobs.backends.base import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
+from zenjobs.stores.sqlite import SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 CONFIG = JobConfig(cron="*/5 * * * *", timezone="Europe/Berlin", max_retries=2, priority=1)

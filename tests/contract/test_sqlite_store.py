@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from zenjobs.backends.base import JobConfig, JobStore, LeaseOutcome, RunRecord, Trigger
-from zenjobs.backends.sqlite import DUE_QUERY, SCHEMA_VERSION, SqliteJobStore
 from zenjobs.errors import BackendUnavailableError, ConfigurationError
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, Trigger
+from zenjobs.stores.sqlite import DUE_QUERY, SCHEMA_VERSION, SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

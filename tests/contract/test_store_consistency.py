@@ -14,16 +14,9 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from zenjobs.backends.base import (
-    JobConfig,
-    JobStore,
-    LeaseOutcome,
-    RunRecord,
-    RunResult,
-    RunStatus,
-    Trigger,
-)
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
+from zenjobs.stores.sqlite import SqliteJobStore
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -13,16 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from zenjobs.backends.base import (
-    JobConfig,
-    JobStore,
-    LeaseOutcome,
-    RunRecord,
-    RunResult,
-    RunStatus,
-    Trigger,
-)
 from zenjobs.errors import UnknownJobError
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
 
 from .conftest import PERSISTENT_BACKENDS, close_store, make_store
 

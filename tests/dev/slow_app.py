@@ -10,7 +10,7 @@ import asyncio
 from datetime import timedelta
 
 from zenjobs import JobContext, JobType, Weight, ZenJobs
-from zenjobs.devserver import bare_app
+from zenjobs.dev.server import bare_app
 
 jobs = ZenJobs()
 

@@ -6,8 +6,8 @@ import io
 from datetime import datetime, timezone
 from typing import Any
 
-from zenjobs.backends.base import TelemetryEvent
-from zenjobs.backends.console_telemetry import ConsoleTelemetrySink, format_event
+from zenjobs.telemetry.console import ConsoleTelemetrySink, format_event
+from zenjobs.telemetry.protocol import TelemetryEvent
 
 AT = datetime(2026, 11, 29, 12, 1, 0, tzinfo=timezone.utc)
 EXEC = "sync_analytics-20261129T120100Z"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from examples.newsletter.jobs import jobs
 from zenjobs import ZenJobs
 from zenjobs.cli import main
-from zenjobs.devserver import check_loopback, dev_queue_settings
+from zenjobs.dev.server import check_loopback, dev_queue_settings
 from zenjobs.errors import ConfigurationError
 from zenjobs.infra.plan import InfraSettings, build_plan
 

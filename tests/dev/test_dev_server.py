@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zenjobs.backends.base import RunStatus
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.stores.records import RunStatus
+from zenjobs.stores.sqlite import SqliteJobStore
 
 REPO = Path(__file__).resolve().parents[2]
 ZENJOBS = Path(sys.executable).with_name("zenjobs")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from examples.newsletter.jobs import jobs
 from zenjobs import ZenJobsExecutor
-from zenjobs.backends.base import LeaseOutcome, RunStatus
-from zenjobs.devserver import recover_unfinished
+from zenjobs.dev.server import recover_unfinished
+from zenjobs.stores.records import LeaseOutcome, RunStatus
 from zenjobs.testing import MemoryTelemetry, VirtualClock, run_until_idle
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from zenjobs.backends.base import Clock
-from zenjobs.backends.scaled_clock import ScaledClock
+from zenjobs.clocks.protocol import Clock
+from zenjobs.dev.scaled_clock import ScaledClock
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 

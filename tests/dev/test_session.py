@@ -10,11 +10,11 @@ import pytest
 
 from examples.newsletter.jobs import jobs
 from zenjobs import ZenJobsExecutor
-from zenjobs.backends.pushers import HttpPusher
-from zenjobs.backends.simulated_tasks import SimulatedCloudTasks
-from zenjobs.backends.sqlite import SqliteJobStore
-from zenjobs.devserver import bare_app
+from zenjobs.dev.server import bare_app
+from zenjobs.queues.pushers import HttpPusher
+from zenjobs.queues.simulated import SimulatedCloudTasks
 from zenjobs.runtime.devsession import DevSession, activated, active_session
+from zenjobs.stores.sqlite import SqliteJobStore
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 

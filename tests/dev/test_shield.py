@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from examples.newsletter.jobs import jobs
 from tests.dev.heavy_probe import sigint_disposition
 from zenjobs import JobContext, ZenJobs
-from zenjobs.devserver import shield_heavy_runs_from_ctrl_c
+from zenjobs.dev.server import shield_heavy_runs_from_ctrl_c
 from zenjobs.runtime.heavy import run_heavy
 
 shield = sys.argv[1] == "shield"

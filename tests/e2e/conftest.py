@@ -23,10 +23,10 @@ from tests.emulators_tasks import start_tasks_emulator
 from tests.gcp.emulators import ensure_emulator, stop_started
 from tests.webhook.test_oidc import KID, CertServer, Key, make_key
 from zenjobs import ZenJobs
-from zenjobs.backends.base import JobStore
 from zenjobs.runtime.executor import ZenJobsExecutor
+from zenjobs.stores.protocol import JobStore
 from zenjobs.testing import MemoryTelemetry, VirtualClock
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 from .support import Calls, LateApp, build_registry
 

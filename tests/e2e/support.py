@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from zenjobs import BackoffPolicy, JobContext, JobType, Weight, ZenJobs
-from zenjobs.backends.base import JobStore, RunRecord
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import RunRecord
 
 #: Backoff of the failing job: 5 s, then 10 s (jitter ±10 %, deterministic).
 FLAKY_BACKOFF = BackoffPolicy(initial=timedelta(seconds=5), maximum=timedelta(minutes=1))

@@ -17,13 +17,14 @@ import httpx
 import pytest
 
 from zenjobs import ZenJobs
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, LeaseOutcome, RunStatus
-from zenjobs.backends.pushers import HttpPusher
-from zenjobs.backends.simulated_tasks import SimulatedCloudTasks
-from zenjobs.devserver import dev_queue_settings
+from zenjobs.dev.server import dev_queue_settings
 from zenjobs.errors import BackendUnavailableError
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask
+from zenjobs.queues.pushers import HttpPusher
+from zenjobs.queues.simulated import SimulatedCloudTasks
 from zenjobs.runtime.executor import ZenJobsExecutor
 from zenjobs.runtime.retry import backoff_delay
+from zenjobs.stores.records import LeaseOutcome, RunStatus
 from zenjobs.testing import (
     MemoryTelemetry,
     VirtualClock,

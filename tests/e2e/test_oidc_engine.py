@@ -18,12 +18,12 @@ import pytest
 
 from tests.webhook.test_oidc import AUDIENCE, INVOKER, Key, bad_tokens, mint
 from zenjobs import ZenJobs
-from zenjobs.backends.base import RunStatus
-from zenjobs.backends.pushers import HttpPusher
-from zenjobs.backends.simulated_tasks import SimulatedCloudTasks
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.gcp.oidc import OidcVerifier
+from zenjobs.queues.pushers import HttpPusher
+from zenjobs.queues.simulated import SimulatedCloudTasks
 from zenjobs.runtime.executor import ZenJobsExecutor
-from zenjobs.runtime.oidc import OidcVerifier
+from zenjobs.stores.records import RunStatus
+from zenjobs.stores.sqlite import SqliteJobStore
 from zenjobs.testing import (
     MemoryTelemetry,
     VirtualClock,

@@ -31,14 +31,14 @@ from tests.emulators_tasks import free_port
 from tests.gcp.emulators import reset
 from tests.webhook.test_oidc import INVOKER, Key, mint
 from zenjobs import ZenJobs
-from zenjobs.backends.base import RunStatus
-from zenjobs.backends.gcp.cloud_tasks import CloudTasksQueue
-from zenjobs.backends.gcp.firestore import FirestoreJobStore
+from zenjobs.gcp.oidc import OidcVerifier
 from zenjobs.ops import disable, sync
+from zenjobs.queues.cloud_tasks import CloudTasksQueue
 from zenjobs.runtime.envelope import slot_execution_id
 from zenjobs.runtime.executor import ZenJobsExecutor
-from zenjobs.runtime.oidc import OidcVerifier
 from zenjobs.runtime.retry import backoff_delay
+from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.records import RunStatus
 from zenjobs.testing import (
     MemoryTelemetry,
     VirtualClock,

@@ -19,9 +19,9 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 from tests.emulators_tasks import free_port
 from tests.webhook.test_oidc import INVOKER
 from zenjobs import ZenJobs
-from zenjobs.backends.base import EnqueueOutcome, HttpTask
-from zenjobs.backends.memory import MemoryJobStore
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask
 from zenjobs.runtime.executor import TASKS_EMULATOR_ENV, ZenJobsExecutor
+from zenjobs.stores.memory import MemoryJobStore
 
 LOCATION = "europe-west1"
 QUEUE = "zenjobs-light"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.gcp.emulators import ensure_emulator, reset, stop_started
-from zenjobs.backends.gcp.firestore import FirestoreJobStore
+from zenjobs.stores.firestore import FirestoreJobStore
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient

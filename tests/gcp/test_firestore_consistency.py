@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from zenjobs.backends.base import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
-from zenjobs.backends.gcp.firestore import FirestoreJobStore
+from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient
@@ -148,8 +148,8 @@ class OneDocument:
 
 
 def one_job_store(commit_errors: list[Exception | None]) -> tuple[FirestoreJobStore, OneDocument]:
-    from zenjobs.backends.base import JobRecord
-    from zenjobs.backends.gcp import firestore_codec as codec
+    from zenjobs.stores import firestore_codec as codec
+    from zenjobs.stores.records import JobRecord
 
     client = OneDocument(codec.encode_job(JobRecord("job", JobConfig(), next_run_at=NOW)),
                          commit_errors)

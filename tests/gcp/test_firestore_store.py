@@ -19,17 +19,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.emulator_process import free_port
-from zenjobs.backends.base import (
-    JobConfig,
-    LeaseOutcome,
-    RunRecord,
-    RunResult,
-    RunStatus,
-    Trigger,
-)
-from zenjobs.backends.gcp import firestore_codec as codec
-from zenjobs.backends.gcp.firestore import FirestoreJobStore
 from zenjobs.errors import BackendUnavailableError, UnknownJobError
+from zenjobs.stores import firestore_codec as codec
+from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient
@@ -48,7 +41,7 @@ def run_record(job_id: str = "report", execution_id: str = "report-1", **changes
 
 async def seed(client: AsyncClient, count: int, *, due: int, now: datetime) -> None:
     """``count`` periodic jobs, the first ``due`` of them due at ``now``, in batches of 500."""
-    from zenjobs.backends.base import JobRecord
+    from zenjobs.stores.records import JobRecord
 
     jobs = client.collection("jobs")
     for start in range(0, count, 500):
@@ -63,7 +56,7 @@ async def seed(client: AsyncClient, count: int, *, due: int, now: datetime) -> N
 # -- import discipline ---------------------------------------------------------------------
 
 def test_importing_the_store_does_not_import_google_cloud() -> None:
-    code = ("import sys, zenjobs.backends.gcp.firestore, zenjobs.backends.gcp; "
+    code = ("import sys, zenjobs.stores.firestore, zenjobs.gcp.clients, zenjobs.gcp.errors; "
             "loaded = [m for m in sys.modules if m.startswith(('google.cloud', 'grpc'))]; "
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -328,7 +321,7 @@ async def test_corrupt_run_record_reads_as_a_final_failure(
 
 
 def test_codec_round_trips_a_job_and_reports_fields_by_name() -> None:
-    from zenjobs.backends.base import JobRecord
+    from zenjobs.stores.records import JobRecord
 
     job = JobRecord(job_id="report", config=JobConfig(cron="*/5 * * * *", priority=-1),
                     next_run_at=NOW, last_status=RunStatus.DEAD, updated_at=NOW)

@@ -10,16 +10,7 @@ from decimal import Decimal
 import pytest
 
 from examples.newsletter.jobs import jobs as newsletter
-from zenjobs import (
-    ConfigurationError,
-    DefinitionError,
-    JobDescriptor,
-    JobType,
-    RateLimit,
-    Weight,
-)
-from zenjobs.backends.task_limits import QueueSettings
-from zenjobs.descriptor import DEFAULT_LEASE_GRACE
+from zenjobs import ConfigurationError, DefinitionError, JobDescriptor, JobType, RateLimit, Weight
 from zenjobs.infra.cost import format_usd, monthly_cost, scheduler_cost
 from zenjobs.infra.plan import (
     BACKSTOP_MAX_BACKOFF_CAP,
@@ -27,6 +18,8 @@ from zenjobs.infra.plan import (
     InfraSettings,
     build_plan,
 )
+from zenjobs.queues.limits import QueueSettings
+from zenjobs.vocabulary import DEFAULT_LEASE_GRACE
 
 SETTINGS = InfraSettings(
     project="demo-project",

@@ -31,9 +31,9 @@ from infra_support import (
 
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import JobDescriptor
-from zenjobs.backends.gcp.firestore import DUE_INDEXES, RUNS_SUBCOLLECTION, TTL_FIELD
-from zenjobs.descriptor import DEFAULT_LEASE_GRACE
 from zenjobs.infra.plan import MASTER_PATH, InfraSettings, build_plan
+from zenjobs.stores.firestore import DUE_INDEXES, RUNS_SUBCOLLECTION, TTL_FIELD
+from zenjobs.vocabulary import DEFAULT_LEASE_GRACE
 
 PRIMITIVE = re.compile(r"roles/(owner|editor|viewer)\b")
 INVOKER_EMAIL = "${google_service_account.invoker.email}"

@@ -11,12 +11,13 @@ import pytest
 
 from tests.ops.ops_registry import jobs
 from zenjobs import ops
-from zenjobs.backends.base import JobConfig, JobStore, RunRecord, RunResult, RunStatus, Trigger
-from zenjobs.backends.memory import MemoryJobStore
-from zenjobs.backends.sqlite import SqliteJobStore
 from zenjobs.errors import ConfigurationError, DefinitionError, UnknownJobError
 from zenjobs.runtime.effective import config_from_descriptor
 from zenjobs.schedule import next_fire
+from zenjobs.stores.memory import MemoryJobStore
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, RunRecord, RunResult, RunStatus, Trigger
+from zenjobs.stores.sqlite import SqliteJobStore
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 2, 10, 17, tzinfo=UTC)

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from tests.ops.ops_registry import jobs
 from zenjobs import ops
-from zenjobs.backends.gcp.firestore import FirestoreJobStore
 from zenjobs.cli import main
+from zenjobs.stores.firestore import FirestoreJobStore
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient

@@ -23,9 +23,9 @@ from google.cloud.scheduler_v1.services.cloud_scheduler.transports import (
     CloudSchedulerGrpcAsyncIOTransport,
 )
 
-from zenjobs.backends.gcp.scheduler import SchedulerControl
 from zenjobs.cli import main
 from zenjobs.errors import BackendUnavailableError, ConfigurationError
+from zenjobs.gcp.scheduler import SchedulerControl
 
 SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
 PROJECT, LOCATION = "acme-prod", "europe-west1"

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from zenjobs import ZenJobs
-from zenjobs.backends.base import EnqueueOutcome, HttpTask, JobStore
-from zenjobs.backends.memory import MemoryJobStore
-from zenjobs.backends.sqlite import SqliteJobStore
+from zenjobs.queues.protocol import EnqueueOutcome, HttpTask
 from zenjobs.runtime.engine import JobEngine
 from zenjobs.runtime.envelope import Envelope, decode_envelope
 from zenjobs.runtime.protocol import DeliveryOutcome
+from zenjobs.stores.memory import MemoryJobStore
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.sqlite import SqliteJobStore
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 UTC = timezone.utc

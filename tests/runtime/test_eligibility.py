@@ -8,13 +8,14 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from zenjobs import JobContext, JobDescriptor, ZenJobs
-from zenjobs.backends.base import JobStore, RunStatus
-from zenjobs.backends.memory import MemoryJobStore
 from zenjobs.runtime.effective import (
     check_eligibility,
     config_from_descriptor,
     effective_descriptor,
 )
+from zenjobs.stores.memory import MemoryJobStore
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import RunStatus
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 from .conftest import T0, EngineFactory, RecordingQueue, deliver

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from zenjobs import BackoffPolicy, ConfigurationError, JobContext, ZenJobs, ZenJobsExecutor
-from zenjobs.backends.base import RunStatus
-from zenjobs.backends.memory import MemoryJobStore
 from zenjobs.errors import RegistryValidationError
+from zenjobs.stores.memory import MemoryJobStore
+from zenjobs.stores.records import RunStatus
 from zenjobs.testing import (
     MemoryTelemetry,
     VirtualClock,
@@ -264,7 +264,7 @@ async def test_lifespan_starts_then_shuts_down_the_executor() -> None:
     from starlette.routing import Mount
 
     from zenjobs import JobType, ZenJobs, ZenJobsExecutor
-    from zenjobs.backends.memory import MemoryJobStore
+    from zenjobs.stores.memory import MemoryJobStore
 
     class ClosingStore(MemoryJobStore):
         closed = False
@@ -289,8 +289,8 @@ async def test_lifespan_starts_then_shuts_down_the_executor() -> None:
 
 def test_a_production_executor_without_a_verifier_is_refused() -> None:
     from zenjobs import ConfigurationError, ZenJobs, ZenJobsExecutor
-    from zenjobs.backends.clock import SystemClock
-    from zenjobs.backends.memory import MemoryJobStore
+    from zenjobs.clocks.system import SystemClock
+    from zenjobs.stores.memory import MemoryJobStore
 
     with pytest.raises(ConfigurationError, match="OIDC verifier"):
         ZenJobsExecutor(ZenJobs(), mode="production", store=MemoryJobStore(), queue=None,

@@ -20,7 +20,7 @@ from zenjobs.runtime.envelope import decode_envelope
 from zenjobs.runtime.heavy import RemoteTraceback, run_heavy
 from zenjobs.runtime.protocol import DeliveryOutcome
 from zenjobs.runtime.webhook import create_app
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 from . import heavy_job_fns as fns
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from datetime import datetime, timezone
 
-from zenjobs.backends.base import TelemetryEvent
 from zenjobs.runtime.looplag import LoopLagMonitor
+from zenjobs.telemetry.protocol import TelemetryEvent
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 

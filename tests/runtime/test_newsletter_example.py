@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from examples.newsletter.jobs import jobs
 from zenjobs import ZenJobsExecutor
-from zenjobs.backends.base import RunStatus
+from zenjobs.stores.records import RunStatus
 from zenjobs.testing import MemoryTelemetry, VirtualClock, run_for
 
 from .conftest import T0

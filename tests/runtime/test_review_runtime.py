@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from zenjobs import JobContext, JobDescriptor, PermanentError, ZenJobs
-from zenjobs.backends.base import JobConfig, JobStore, RunStatus, Trigger
 from zenjobs.errors import InvalidRequestError, PayloadError, UnknownJobError
 from zenjobs.runtime.envelope import Envelope, encode_envelope, slot_execution_id, task_name
 from zenjobs.runtime.retry import backoff_delay
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, RunStatus, Trigger
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 from .conftest import T0, EngineFactory, RecordingQueue, deliver
@@ -392,8 +393,8 @@ async def test_orphaned_event_carries_scheduled_for(
 
 
 async def test_skip_dates_use_the_local_date_of_the_slot_not_of_now() -> None:
-    from zenjobs.backends.memory import MemoryJobStore
     from zenjobs.runtime.effective import check_eligibility
+    from zenjobs.stores.memory import MemoryJobStore
 
     d = JobDescriptor(id="j", type="endpoint", timezone="Asia/Tokyo",  # type: ignore[arg-type]
                       skip_dates=frozenset({date(2026, 1, 6)}))

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from zenjobs import BackoffPolicy, JobContext, PermanentError, ZenJobs
-from zenjobs.backends.base import JobStore, RunStatus, Trigger
 from zenjobs.errors import LeaseHeldError, UnknownJobError
 from zenjobs.runtime.envelope import Envelope, encode_envelope, task_name
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import RunStatus, Trigger
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 from .conftest import EngineFactory, RecordingQueue, deliver

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 
 from zenjobs import JobContext, ZenJobs
-from zenjobs.backends.base import JobStore, RunStatus, Trigger
 from zenjobs.errors import InvalidRequestError, PayloadError, UnknownJobError
 from zenjobs.runtime.envelope import key_execution_id
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import RunStatus, Trigger
 from zenjobs.testing import VirtualClock
 
 from .conftest import T0, EngineFactory, RecordingQueue, deliver

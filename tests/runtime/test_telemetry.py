@@ -9,12 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from zenjobs.backends.base import RunStatus, TelemetryEvent
-from zenjobs.backends.telemetry import (
-    FanOutTelemetrySink,
-    LogTelemetrySink,
-    emit_safely,
-)
+from zenjobs.stores.records import RunStatus
+from zenjobs.telemetry.cloud_logging import LogTelemetrySink
+from zenjobs.telemetry.protocol import FanOutTelemetrySink, TelemetryEvent, emit_safely
 from zenjobs.testing import MemoryTelemetry
 
 from .conftest import T0

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from zenjobs.backends.base import Trigger
 from zenjobs.runtime.envelope import decode_envelope, task_name
+from zenjobs.stores.records import Trigger
 from zenjobs.testing import (
     VirtualClock,
     cloud_scheduler_request,

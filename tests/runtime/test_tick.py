@@ -6,8 +6,9 @@ import asyncio
 from datetime import timedelta
 
 from zenjobs import JobContext, JobDescriptor, ZenJobs
-from zenjobs.backends.base import JobConfig, JobStore, RunStatus, Trigger
 from zenjobs.runtime.envelope import slot_execution_id, task_name
+from zenjobs.stores.protocol import JobStore
+from zenjobs.stores.records import JobConfig, RunStatus, Trigger
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 from .conftest import T0, EngineFactory, RecordingQueue, deliver

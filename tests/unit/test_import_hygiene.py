@@ -36,7 +36,7 @@ def forbidden_in(modules: list[str]) -> list[str]:
     [
         "import zenjobs",
         "import zenjobs.registry, zenjobs.schedule, zenjobs.descriptor",
-        "import zenjobs.validation, zenjobs.errors, zenjobs.loader, zenjobs.inspection",
+        "import zenjobs.validation, zenjobs.errors, zenjobs.loader, zenjobs.ops.inspection",
     ],
 )
 def test_importing_the_definition_side_loads_no_heavy_dependency(code: str) -> None:
@@ -51,7 +51,7 @@ def test_declaring_loading_and_scheduling_jobs_loads_no_heavy_dependency() -> No
     modules = modules_loaded_by(
         "from datetime import datetime, timezone\n"
         "from zenjobs.loader import load_registry\n"
-        "from zenjobs.inspection import upcoming_fires, check_registry\n"
+        "from zenjobs.ops.inspection import upcoming_fires, check_registry\n"
         "registry = load_registry('examples.newsletter.jobs:jobs')\n"
         "upcoming_fires(registry, datetime(2026, 1, 1, tzinfo=timezone.utc), 3)\n"
         "assert check_registry('examples.newsletter.jobs:jobs').ok\n"
@@ -64,4 +64,5 @@ def test_declaring_loading_and_scheduling_jobs_loads_no_heavy_dependency() -> No
 def test_the_executor_is_not_imported_by_import_zenjobs() -> None:
     # ZenJobsExecutor is resolved lazily, on first attribute access.
     modules = modules_loaded_by("import zenjobs")
-    assert not [m for m in modules if m.startswith(("zenjobs.runtime", "zenjobs.backends"))]
+    seams = ("zenjobs.runtime", "zenjobs.stores", "zenjobs.queues", "zenjobs.gcp")
+    assert not [m for m in modules if m.startswith(seams)]

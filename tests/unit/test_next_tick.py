@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from zenjobs.backends.clock import sleep_until
+from zenjobs.clocks.system import sleep_until
 from zenjobs.schedule import next_tick
 from zenjobs.testing import VirtualClock
 

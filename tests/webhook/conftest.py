@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from zenjobs.runtime.webhook import create_app
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 from .doubles import RecordingHandler
 

@@ -29,9 +29,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zenjobs.errors import AuthenticationError, BackendUnavailableError
-from zenjobs.runtime.oidc import CertsResponse, OidcVerifier
+from zenjobs.gcp.oidc import CertsResponse, OidcVerifier
 from zenjobs.runtime.webhook import create_app
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 from .doubles import RecordingHandler, envelope_json
 

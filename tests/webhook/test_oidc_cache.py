@@ -12,7 +12,7 @@ import time
 import pytest
 
 from zenjobs.errors import AuthenticationError
-from zenjobs.runtime.oidc import OidcVerifier
+from zenjobs.gcp.oidc import OidcVerifier
 
 from .test_oidc import AUDIENCE, INVOKER, KID, CountingFetch, Key, make_key, mint
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from zenjobs.errors import AuthenticationError
-from zenjobs.runtime.oidc import CertsResponse, OidcVerifier
+from zenjobs.gcp.oidc import CertsResponse, OidcVerifier
 from zenjobs.runtime.webhook import create_app
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 from .doubles import RecordingHandler
 from .test_oidc import AUDIENCE, INVOKER, KID, CountingFetch, Key, make_key, mint

@@ -15,7 +15,7 @@ from starlette.routing import Mount
 from zenjobs.errors import BackendUnavailableError, LeaseHeldError, UnknownJobError
 from zenjobs.runtime.envelope import MAX_REQUEST_BYTES
 from zenjobs.runtime.webhook import create_app, parse_rfc3339
-from zenjobs.testing_http import serve_app
+from zenjobs.testing.http import serve_app
 
 from .doubles import RecordingHandler, envelope_json
 

@@ -14,7 +14,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zenjobs.backends.base import Trigger
+from zenjobs.stores.records import Trigger
 
 from .doubles import RecordingHandler, envelope_json
 

@@ -6,11 +6,11 @@ options, calls one library function and prints its result.
 
 from __future__ import annotations
 
-from . import (
-    definitions,  # noqa: F401  (registers validate, list, next)
-    dev,  # noqa: F401
-    infra,  # noqa: F401
-    ops,  # noqa: F401
+from . import (  # noqa: F401  (each module registers its commands on main)
+    definitions,
+    dev,
+    infra,
+    ops,
 )
 from .common import main
 

@@ -1,6 +1,6 @@
 """``zenjobs validate``, ``list`` and ``next``: the commands that need only the registry.
 
-Each command parses its options, calls one function of :mod:`zenjobs.inspection`
+Each command parses its options, calls one function of :mod:`zenjobs.ops.inspection`
 and prints the result. ``next`` without ``--from`` reads the wall clock here,
 at the composition root, never inside the library.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..errors import RegistryLoadError, UnknownJobError
-from ..inspection import check_registry, fires_as_json, job_rows, upcoming_fires
+from ..ops.inspection import check_registry, fires_as_json, job_rows, upcoming_fires
 from ..schedule import format_instant, parse_instant
 from .common import EXIT_INVALID, EXIT_LOAD_ERROR, main, open_registry, registry_option
 

@@ -7,8 +7,8 @@ import os
 
 import click
 
-from ..backends.scaled_clock import MAX_SPEED
-from ..devserver import (
+from ..dev.scaled_clock import MAX_SPEED
+from ..dev.server import (
     APP_ENV,
     DEFAULT_GRACE_SECONDS,
     DEFAULT_HOST,

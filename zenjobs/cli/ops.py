@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import click
 
 from .. import ops
-from ..backends.base import JobStore
 from ..schedule import format_instant
+from ..stores.protocol import JobStore
 from . import (
     ops_run,  # noqa: F401  (registers `zenjobs trigger` and `zenjobs replay`)
     ops_scheduler,  # noqa: F401  (registers `zenjobs scheduler ...`)

@@ -15,10 +15,11 @@ from typing import Any
 
 import click
 
-from ..backends.base import JobStore, RunRecord
-from ..backends.console_telemetry import ConsoleTelemetrySink
 from ..registry import ZenJobs
 from ..runtime.executor import ZenJobsExecutor
+from ..stores.protocol import JobStore
+from ..stores.records import RunRecord
+from ..telemetry.console import ConsoleTelemetrySink
 from .common import main, open_registry, registry_option
 from .ops_support import (
     EXIT_FAILED,

@@ -1,7 +1,7 @@
 """``zenjobs scheduler pause | resume | run``: the master Cloud Scheduler job.
 
 Resolves project, location and job name (option > environment >
-``[tool.zenjobs]``) and calls :class:`~zenjobs.backends.gcp.scheduler.SchedulerControl`,
+``[tool.zenjobs]``) and calls :class:`~zenjobs.gcp.scheduler.SchedulerControl`,
 imported only when a command runs so ``zenjobs --help`` never loads google.cloud.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..descriptor import MASTER_JOB_ID
+from ..vocabulary import MASTER_JOB_ID
 from .common import main
 from .ops_support import Settings, close_quietly, run_async
 
@@ -35,7 +35,7 @@ def _scheduler_command(verb: str, done: str, summary: str) -> None:
     @click.option("--endpoint", default=None, hidden=True,
                   help="host:port of a plain-gRPC Cloud Scheduler stand-in (tests).")
     def command(**options: Any) -> None:
-        from ..backends.gcp.scheduler import MasterJobState, SchedulerControl
+        from ..gcp.scheduler import MasterJobState, SchedulerControl
 
         settings = Settings.load(options)
         project, location = settings.project, settings.location

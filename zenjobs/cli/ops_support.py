@@ -32,14 +32,9 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ..backends.base import JobStore
-from ..errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    DefinitionError,
-    ZenjobsError,
-)
+from ..errors import BackendUnavailableError, ConfigurationError, DefinitionError, ZenjobsError
 from ..loader import project_settings
+from ..stores.protocol import JobStore
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,18 +127,18 @@ def parse_store_url(url: str) -> StoreSpec:
 def open_store(spec: StoreSpec, project: str | None) -> JobStore:
     """The store ``spec`` names (nothing is contacted until the first call)."""
     if spec.kind == "memory":
-        from ..backends.memory import MemoryJobStore
+        from ..stores.memory import MemoryJobStore
 
         return MemoryJobStore()
     if spec.kind == "sqlite":
-        from ..backends.sqlite import SqliteJobStore
+        from ..stores.sqlite import SqliteJobStore
 
         return SqliteJobStore(spec.target)
     if not project:
         raise ConfigurationError(
             f"store {spec.url!r} needs a Google Cloud project: pass --project, set "
             f"{' or '.join(PROJECT_ENV)}, or add project under [tool.zenjobs]")
-    from ..backends.gcp.firestore import FirestoreJobStore
+    from ..stores.firestore import FirestoreJobStore
 
     return FirestoreJobStore(project, collection=spec.target)
 

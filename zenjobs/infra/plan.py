@@ -27,8 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..descriptor import DEFAULT_LEASE_GRACE, MASTER_JOB_ID, JobDescriptor, Weight
+from ..descriptor import JobDescriptor
 from ..errors import ConfigurationError, DefinitionError
+from ..vocabulary import DEFAULT_LEASE_GRACE, MASTER_JOB_ID, Weight
 
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")

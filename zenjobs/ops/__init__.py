@@ -1,7 +1,7 @@
 """Operations on a deployed registry's job documents: sync, enable, disable, set, status.
 
 These are the library functions behind ``zenjobs sync / enable / disable / set /
-status``. Each takes the registry, a :class:`~zenjobs.backends.base.JobStore` and
+status``. Each takes the registry, a :class:`~zenjobs.stores.protocol.JobStore` and
 ``now`` (the caller's composition root reads the clock), and returns a small
 frozen result describing what changed; none of them prints.
 

@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
-from ..backends.base import JobConfig, JobRecord, JobStore
-from ..descriptor import JobDescriptor, JobType
+from ..descriptor import JobDescriptor
 from ..errors import ConfigurationError, DefinitionError
 from ..registry import ZenJobs
 from ..runtime.effective import config_from_descriptor, effective_descriptor
 from ..schedule import next_fire, require_utc
+from ..stores.protocol import JobStore
+from ..stores.records import JobConfig, JobRecord
 from ..validation import cron_expression_error, interval_rule_error, timezone_error
+from ..vocabulary import JobType
 
 # -- sync ------------------------------------------------------------------------------------
 

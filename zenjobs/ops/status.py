@@ -6,12 +6,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ..backends.base import JobConfig, JobRecord, JobStore, RunRecord
 from ..descriptor import JobDescriptor
 from ..errors import DefinitionError, UnknownJobError
 from ..registry import ZenJobs
 from ..runtime.effective import config_from_descriptor, effective_descriptor
 from ..schedule import format_instant, require_utc
+from ..stores.protocol import JobStore
+from ..stores.records import JobConfig, JobRecord, RunRecord
 from ..validation import registry_problems
 from .edits import schedule_text
 

@@ -7,7 +7,7 @@ the dev server. While a :class:`DevSession` is active (only inside the
 takes the session's collaborators for every argument left at its default:
 
 * the store path (``--store``),
-* the clock (a :class:`~zenjobs.backends.scaled_clock.ScaledClock` for ``--speed``),
+* the clock (a :class:`~zenjobs.dev.scaled_clock.ScaledClock` for ``--speed``),
 * the telemetry sink (one readable console line per event),
 * the task queue (a simulated Cloud Tasks queue pushing real HTTP to the server),
 * the service URL (``http://127.0.0.1:PORT``),
@@ -28,7 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import Clock, TaskQueue, TelemetrySink
+from ..clocks.protocol import Clock
+from ..queues.protocol import TaskQueue
+from ..telemetry.protocol import TelemetrySink
 
 _active: DevSession | None = None
 

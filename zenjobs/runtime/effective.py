@@ -25,10 +25,11 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..backends.base import JobConfig, JobRecord, JobStore, RunStatus
 from ..descriptor import JobDescriptor
 from ..errors import ConfigurationError, DefinitionError
 from ..schedule import local_date, require_utc
+from ..stores.protocol import JobStore
+from ..stores.records import JobConfig, JobRecord, RunStatus
 
 
 def config_from_descriptor(d: JobDescriptor) -> JobConfig:

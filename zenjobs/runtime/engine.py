@@ -13,26 +13,18 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..backends.base import (
-    Clock,
-    JobStore,
-    RunRecord,
-    RunStatus,
-    TaskQueue,
-    TelemetrySink,
-    Trigger,
-)
-from ..descriptor import DEFAULT_LEASE_GRACE, JobDescriptor, JobType
+from ..clocks.protocol import Clock
+from ..descriptor import JobDescriptor
 from ..errors import InvalidRequestError, ZenjobsError
+from ..queues.protocol import TaskQueue
 from ..registry import ZenJobs
 from ..schedule import format_instant, next_fire, require_utc
+from ..stores.protocol import JobStore
+from ..stores.records import RunRecord, RunStatus, Trigger
+from ..telemetry.protocol import TelemetrySink
+from ..vocabulary import DEFAULT_LEASE_GRACE, JobType
 from .effective import config_from_descriptor
-from .envelope import (
-    Envelope,
-    decode_envelope,
-    key_execution_id,
-    token_execution_id,
-)
+from .envelope import Envelope, decode_envelope, key_execution_id, token_execution_id
 from .protocol import DeliveryOutcome
 from .runner import HeavyRunner, RuntimeDeps, new_token, run_delivery
 from .tick import master_tick

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..backends.base import Trigger
 from ..errors import InvalidRequestError, PayloadError
 from ..schedule import format_instant, parse_instant
+from ..stores.records import Trigger
 
 ENVELOPE_VERSION = 1
 #: Cloud Tasks refuses tasks over 1 MB; the envelope must fit with room for headers.

@@ -25,18 +25,22 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import Clock, JobStore, RunRecord, TaskQueue, TelemetrySink
-from ..backends.clock import SystemClock, sleep_until
-from ..backends.telemetry import LogTelemetrySink
-from ..descriptor import DEFAULT_LEASE_GRACE
+from ..clocks.protocol import Clock
+from ..clocks.system import SystemClock, sleep_until
 from ..errors import ConfigurationError
+from ..queues.protocol import TaskQueue
 from ..registry import ZenJobs
 from ..schedule import next_tick
+from ..stores.protocol import JobStore
+from ..stores.records import RunRecord
+from ..telemetry.cloud_logging import LogTelemetrySink
+from ..telemetry.protocol import TelemetrySink
+from ..vocabulary import DEFAULT_LEASE_GRACE
 from .engine import DEFAULT_BATCH_SIZE, JobEngine
 from .runner import HeavyRunner
 
 if TYPE_CHECKING:
-    from .oidc import OidcVerifier
+    from ..gcp.oidc import OidcVerifier
 
 ASGIApp = Callable[..., Any]
 
@@ -120,7 +124,7 @@ class ZenJobsExecutor:
                        lease_grace=lease_grace, id_source=id_source, heavy_runner=heavy_runner,
                        loop_lag_threshold=loop_lag_threshold)
         if queue is None:
-            from ..backends.simulated_tasks import AsgiPusher, SimulatedCloudTasks
+            from ..queues.simulated import AsgiPusher, SimulatedCloudTasks
 
             async def own_app(scope: Any, receive: Any, send: Any) -> None:
                 await executor.app(scope, receive, send)
@@ -160,11 +164,11 @@ class ZenJobsExecutor:
         )
         url = settings["service_url"]
         if store is None:
-            from ..backends.gcp.firestore import FirestoreJobStore
+            from ..stores.firestore import FirestoreJobStore
 
             store = FirestoreJobStore(settings["project"], collection=collection)
         if queue is None:
-            from ..backends.gcp.cloud_tasks import CloudTasksQueue
+            from ..queues.cloud_tasks import CloudTasksQueue
 
             queue = CloudTasksQueue(
                 settings["project"], settings["location"],
@@ -172,7 +176,7 @@ class ZenJobsExecutor:
                 emulator_host=env.get(TASKS_EMULATOR_ENV) or None,
             )
         if verifier is None:
-            from .oidc import OidcVerifier
+            from ..gcp.oidc import OidcVerifier
 
             verifier = OidcVerifier(url, [settings["invoker_service_account"]])
         return cls(jobs, mode="production", store=store, queue=queue,
@@ -223,7 +227,7 @@ class ZenJobsExecutor:
         self.jobs.validate(require_handlers=True)
         created = await self._engine.sync()
         if self.loop_lag_threshold is not None and self._monitor is None:
-            from ..backends.telemetry import FanOutTelemetrySink
+            from ..telemetry.protocol import FanOutTelemetrySink
             from .looplag import LoopLagMonitor
 
             sinks = (self.telemetry,) if self.telemetry is not None else ()
@@ -349,10 +353,10 @@ def _dev_store(store: str | JobStore) -> JobStore:
     if not isinstance(store, str):
         return store
     if store == ":memory:":
-        from ..backends.memory import MemoryJobStore
+        from ..stores.memory import MemoryJobStore
 
         return MemoryJobStore()
-    from ..backends.sqlite import SqliteJobStore
+    from ..stores.sqlite import SqliteJobStore
 
     return SqliteJobStore(store)
 

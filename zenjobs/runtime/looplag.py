@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from ..backends.base import TelemetryEvent, TelemetrySink
+from ..telemetry.protocol import TelemetryEvent, TelemetrySink
 
 log = logging.getLogger(__name__)
 

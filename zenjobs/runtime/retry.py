@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from ..descriptor import BackoffPolicy
+from ..vocabulary import BackoffPolicy
 
 
 def jitter_unit(execution_id: str, attempt: int) -> float:

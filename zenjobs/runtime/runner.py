@@ -33,21 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..backends.base import (
-    Clock,
-    HttpTask,
-    JobStore,
-    LeaseOutcome,
-    RunRecord,
-    RunResult,
-    RunStatus,
-    TaskQueue,
-    TelemetryEvent,
-    TelemetrySink,
-    Trigger,
-)
-from ..backends.telemetry import emit_safely
-from ..descriptor import DEFAULT_LEASE_GRACE, JobDescriptor, Weight
+from ..clocks.protocol import Clock
+from ..descriptor import JobDescriptor
 from ..errors import (
     ConfigurationError,
     HeavyJobError,
@@ -55,7 +42,12 @@ from ..errors import (
     LeaseHeldError,
     PermanentError,
 )
+from ..queues.protocol import HttpTask, TaskQueue
 from ..registry import JobContext, ZenJobs
+from ..stores.protocol import JobStore
+from ..stores.records import LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
+from ..telemetry.protocol import TelemetryEvent, TelemetrySink, emit_safely
+from ..vocabulary import DEFAULT_LEASE_GRACE, Weight
 from .effective import check_eligibility, resolve_descriptor
 from .envelope import Envelope, encode_envelope, task_name
 from .protocol import DeliveryOutcome

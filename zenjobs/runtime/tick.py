@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..backends.base import JobRecord, RunRecord, RunStatus, Trigger
-from ..descriptor import JobDescriptor, Weight
+from ..descriptor import JobDescriptor
 from ..errors import ConfigurationError, UnknownJobError
 from ..schedule import catch_up, format_instant
+from ..stores.records import JobRecord, RunRecord, RunStatus, Trigger
+from ..vocabulary import Weight
 from .effective import resolve_descriptor
 from .envelope import Envelope, slot_execution_id
 from .runner import RuntimeDeps, run_delivery

@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..descriptor import JOB_ID_PATTERN
 from ..errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -37,8 +36,9 @@ from ..errors import (
     PermissionDeniedError,
     UnknownJobError,
 )
+from ..gcp.oidc import OidcVerifier
+from ..vocabulary import JOB_ID_PATTERN
 from .envelope import MAX_REQUEST_BYTES
-from .oidc import OidcVerifier
 from .protocol import WebhookHandler
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 # which needs the first index; its cost grows with due jobs, not registered
 # jobs. Only when that page is full (a backlog) does the store re-read the
 # batch in exact priority order, ORDER BY priority DESC, next_run_at, which
-# needs the second. Both must match zenjobs.backends.gcp.firestore.DUE_INDEXES.
+# needs the second. Both must match zenjobs.stores.firestore.DUE_INDEXES.
 
 resource "google_firestore_index" "due_jobs" {
   count = var.create_firestore_index ? 1 : 0

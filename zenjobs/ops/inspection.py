@@ -1,0 +1,153 @@
+"""What the definition-side commands show: validation reports, job tables, fire instants.
+
+These functions return plain data and never print, parse options or read the
+wall clock, so ``zenjobs validate``, ``list`` and ``next`` stay thin and the
+answers they give can be tested (and reused, e.g. by a dashboard) without click.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..descriptor import JobDescriptor
+from ..errors import DefinitionError, Problem, RegistryValidationError
+from ..loader import load_registry, resolve_registry_spec
+from ..registry import ZenJobs
+from ..schedule import format_instant, local_date, require_utc, upcoming, zone
+from ..vocabulary import JobType
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of loading and validating one registry.
+
+    ``registry`` is None when a job definition failed while the module was
+    being imported: registration stops at the first bad declaration, so that
+    one problem is all there is to report.
+    """
+
+    spec: str
+    registry: ZenJobs | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def summary(self) -> str:
+        """One line: ``ok: 6 jobs (1 endpoint, 2 scheduled, 3 periodic) in mod:attr``."""
+        if not self.ok:
+            count = len(self.problems)
+            return f"invalid: {count} problem{'s' if count != 1 else ''} in {self.spec}"
+        assert self.registry is not None
+        jobs = self.registry.descriptors
+        by_type = Counter(d.type for d in jobs)
+        parts = [f"{by_type[t]} {t.value}" for t in JobType if by_type[t]]
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return f"ok: {len(jobs)} job{'s' if len(jobs) != 1 else ''}{detail} in {self.spec}"
+
+    def problem_lines(self) -> list[str]:
+        """One line per problem, newlines inside messages flattened."""
+        return [" ".join(str(p).splitlines()) for p in self.problems]
+
+
+def check_registry(
+    explicit: str | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ValidationReport:
+    """Find, import and validate a registry, collecting every problem.
+
+    Raises :class:`~zenjobs.errors.RegistryLoadError` when the registry cannot
+    be found or imported at all; a :class:`~zenjobs.errors.DefinitionError`
+    raised while its jobs are declared is reported as a problem instead.
+    Handlers are required, as the runtime requires them before it starts.
+    """
+    spec = resolve_registry_spec(explicit, environ, cwd)
+    try:
+        registry = load_registry(spec, cwd)
+    except DefinitionError as exc:
+        return ValidationReport(spec, None, tuple(problems_of(exc)))
+    return ValidationReport(spec, registry, tuple(registry.problems(require_handlers=True)))
+
+
+def problems_of(error: DefinitionError) -> list[Problem]:
+    """The problems a definition error stands for (several for a validation error)."""
+    if isinstance(error, RegistryValidationError):
+        return list(error.problems)
+    return [error.problem]
+
+
+def job_rows(registry: ZenJobs) -> list[dict[str, Any]]:
+    """One JSON-ready row per job, in registration order, for ``zenjobs list``."""
+    rows = []
+    for d in registry.descriptors:
+        row = d.to_dict()
+        row["schedule"] = d.schedule_text
+        row["queue"] = d.queue_id
+        rows.append(row)
+    return rows
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One upcoming fire instant of a job, with what the job's wall clock shows then."""
+
+    instant: datetime
+    local: datetime
+    skipped: bool
+    """True when the local date is in ``skip_dates``: the run will be skipped."""
+
+
+def job_fires(d: JobDescriptor, after: datetime, count: int) -> list[Fire]:
+    """The next ``count`` fires of ``d`` strictly after ``after`` (fewer if it ends)."""
+    tz = zone(d.timezone)
+    return [
+        Fire(
+            instant=instant,
+            local=instant.astimezone(tz),
+            skipped=local_date(d, instant) in d.skip_dates,
+        )
+        for instant in upcoming(d, after, count)
+    ]
+
+
+def upcoming_fires(
+    registry: ZenJobs, after: datetime, count: int, job_id: str | None = None
+) -> dict[str, list[Fire]]:
+    """Upcoming fires of every scheduled and periodic job, or of ``job_id`` alone.
+
+    ``after`` must be timezone-aware (a naive value is refused, not guessed).
+    An endpoint job named by ``job_id`` maps to an empty list: it fires only
+    on demand. Raises :class:`~zenjobs.errors.UnknownJobError` for an unknown id.
+    """
+    after = require_utc(after, "after")
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if job_id is not None:
+        d = registry.get(job_id)
+        return {d.id: job_fires(d, after, count) if d.is_recurring else []}
+    return {d.id: job_fires(d, after, count) for d in registry.descriptors if d.is_recurring}
+
+
+def fires_as_json(fires: Mapping[str, list[Fire]]) -> dict[str, list[str]]:
+    """``{job_id: ["YYYY-MM-DDTHH:MM:SSZ", ...]}``, the shape of ``zenjobs next --json``."""
+    return {job_id: [format_instant(f.instant) for f in items] for job_id, items in fires.items()}
+
+
+__all__ = [
+    "Fire",
+    "ValidationReport",
+    "check_registry",
+    "fires_as_json",
+    "job_fires",
+    "job_rows",
+    "problems_of",
+    "upcoming_fires",
+]

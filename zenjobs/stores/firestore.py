@@ -1,0 +1,271 @@
+"""The production :class:`~zenjobs.stores.protocol.JobStore`, on Google Cloud Firestore.
+
+Layout (see ``docs/firestore.md``): one document per job at
+``{collection}/{job_id}`` holding its editable config and runtime state, and one
+per execution at ``{collection}/{job_id}/runs/{execution_id}`` with an
+``expire_at`` field for a TTL policy.
+
+Every state change (claims, leases, attempt ends, skips, replays, edits) is one
+atomic compare-and-set: read the documents, decide with the pure functions of
+:mod:`zenjobs.stores.transitions` (the ones the memory and SQLite stores
+use, so the three agree by construction), and commit the writes in one batch
+conditioned on the documents being unchanged since the read. Creating a run
+record is a ``create`` (precondition: it must not exist).
+
+Cost: :meth:`FirestoreJobStore.due_jobs` is one indexed query whose result is
+the due jobs, so the documents read per tick grow with due jobs, not with
+registered jobs; :attr:`FirestoreJobStore.reads` counts documents read (what
+Firestore bills) so tests can prove it.
+
+google.cloud is imported on first use, never at import time: a service that
+imports zenjobs pays for the SDK only when it talks to Firestore.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UnknownJobError
+from . import firestore_codec as codec
+from . import transitions as t
+from .firestore_io import CONFLICTS as CONFLICTS
+from .firestore_io import RUNS_SUBCOLLECTION as RUNS_SUBCOLLECTION
+from .firestore_io import TRANSIENT as TRANSIENT
+from .firestore_io import Documents, FirestoreDocuments, Writes
+from .records import JobConfig, JobRecord, LeaseOutcome, LeaseResult, RunRecord, RunResult
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import AsyncCollectionReference, AsyncQuery
+
+log = logging.getLogger("zenjobs.stores.firestore")
+
+#: Composite indexes of the ``jobs`` collection: the due query, and the exact
+#: priority order used when more jobs are due than one batch. gen-infra declares both.
+DUE_INDEXES = (
+    (("enabled", "ASCENDING"), ("next_run_at", "ASCENDING")),
+    (("enabled", "ASCENDING"), ("priority", "DESCENDING"), ("next_run_at", "ASCENDING")),
+)
+TTL_FIELD = "expire_at"  # a TTL policy on collection group ``runs`` deletes old records
+
+
+class FirestoreJobStore(FirestoreDocuments):
+    """Job documents and run records in Firestore (native mode), via the async client.
+
+    The client, counted reads and the compare-and-set step are
+    :class:`~zenjobs.stores.firestore_io.FirestoreDocuments`; this class
+    is what the :class:`~zenjobs.stores.protocol.JobStore` protocol asks of them.
+    """
+
+    def _decode_run(self, job_id: str, execution_id: str,
+                    data: Mapping[str, Any] | None) -> RunRecord | None:
+        if data is None:
+            return None
+        run, problems = codec.decode_run(job_id, execution_id, data)
+        if problems:
+            log.warning("run record %s/%s has problems: %s", job_id, execution_id,
+                        "; ".join(problems))
+        return run
+
+    def _encode_run(self, run: RunRecord) -> dict[str, Any]:
+        return codec.encode_run(run, self.run_retention)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def ensure_job(self, job_id: str, config: JobConfig, next_run_at: datetime | None,
+                         now: datetime) -> tuple[JobRecord, bool]:
+        document = codec.encode_job(t.new_job(job_id, config, next_run_at, now))
+
+        def decide(docs: Documents) -> tuple[tuple[JobRecord, bool], Writes]:
+            if docs[0] is not None:
+                return (codec.decode_job(job_id, docs[0]), False), {}
+            return (codec.decode_job(job_id, document), True), {0: document}
+
+        return await self._compare_and_set("ensure_job", [self._job_ref(job_id)], decide)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        data = await self._read("get_job", self._job_ref(job_id))
+        return None if data is None else codec.decode_job(job_id, data)
+
+    async def list_jobs(self) -> list[JobRecord]:
+        jobs = await self._query("list_jobs", self._jobs())
+        return sorted(jobs, key=lambda job: job.job_id)
+
+    async def update_job(self, job_id: str, *, config: JobConfig | None = None,
+                         next_run_at: datetime | object | None = ...,
+                         misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
+        """Write what is given; a new config also drops fields zenjobs never writes.
+
+        That is what rewriting the SQLite store's config column does to an unknown
+        config field, and what lets ``zenjobs sync --reset`` restore a document
+        flagged for a typo (``enabeld``) or a wrong ``job_id``.
+        """
+        from google.cloud.firestore import DELETE_FIELD
+
+        def decide(docs: Documents) -> tuple[JobRecord, Writes]:
+            data = docs[0]
+            if data is None:
+                raise UnknownJobError(job_id)
+            new = t.updated_job(codec.decode_job(job_id, data), config, next_run_at,
+                                misconfigured, now)
+            changes: dict[str, Any] = {"updated_at": new.updated_at}
+            stale: list[str] = []
+            if config is not None:
+                changes.update(codec.encode_config(new.config), job_id=job_id)
+                stale = [name for name in data if name not in codec.JOB_FIELDS]
+            if next_run_at is not ...:
+                changes["next_run_at"] = new.next_run_at
+            if misconfigured is not ...:
+                changes["misconfigured"] = new.misconfigured
+            kept = {name: value for name, value in data.items() if name not in stale}
+            writes = {**changes, **{self.client().field_path(name): DELETE_FIELD
+                                    for name in stale}}
+            return codec.decode_job(job_id, {**kept, **changes}), {0: writes}
+
+        return await self._compare_and_set("update_job", [self._job_ref(job_id)], decide)
+
+    async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
+        """Due jobs by priority desc, next_run_at asc; documents read = due jobs returned.
+
+        The usual case is one query ordered by ``next_run_at``: when it does not
+        fill the batch it holds every due job, so sorting it is exact. When it
+        fills the batch, more jobs may be due than fit, and the batch is read
+        again in exact priority order from the second index (one more batch of
+        reads, only while a backlog exists). Either way only due jobs are read.
+        """
+        if limit <= 0:
+            return []
+        from google.cloud.firestore import FieldFilter, Query
+
+        now = t.to_utc(now, "now")
+        base = (self._jobs().where(filter=FieldFilter("enabled", "==", True))
+                .where(filter=FieldFilter("next_run_at", "<=", now)))
+        jobs = await self._query("due_jobs", base.order_by("next_run_at").limit(limit))
+        if len(jobs) >= limit:
+            by_priority = base.order_by("priority", direction=Query.DESCENDING)
+            jobs = await self._query("due_jobs", by_priority.order_by("next_run_at").limit(limit))
+        due = [job for job in jobs if t.is_due(job, now)]
+        due.sort(key=t.due_order)
+        return due[:limit]
+
+    async def _query(self, operation: str,
+                     query: AsyncQuery | AsyncCollectionReference) -> list[JobRecord]:
+        async def collect() -> list[JobRecord]:
+            return [codec.decode_job(s.id, s.to_dict() or {})
+                    async for s in query.stream(**self._rpc())]
+
+        jobs = await self._guard(operation, collect())
+        self._count(operation, max(1, len(jobs)))  # an empty query is billed one read
+        return jobs
+
+    async def claim_slot(self, job_id: str, expected_next_run_at: datetime,
+                         new_next_run_at: datetime | None, now: datetime) -> bool:
+        expected = t.to_utc(expected_next_run_at, "expected_next_run_at")
+
+        def decide(docs: Documents) -> tuple[bool, Writes]:
+            if docs[0] is None:
+                return False, {}
+            job = codec.decode_job(job_id, docs[0])
+            if job.next_run_at != expected:
+                return False, {}
+            new = t.updated_job(job, None, new_next_run_at, ..., now)
+            return True, {0: {"next_run_at": new.next_run_at, "updated_at": new.updated_at}}
+
+        return await self._compare_and_set("claim_slot", [self._job_ref(job_id)], decide)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    async def create_run(self, run: RunRecord) -> bool:
+        from google.api_core import exceptions as gexc
+
+        document = self._encode_run(t.normalize_run(run))
+        ref = self._run_ref(run.job_id, run.execution_id)
+        try:
+            # retry=None: a retried create that already landed would say AlreadyExists.
+            await self._guard("create_run", ref.create(document, retry=None,
+                                                       timeout=self.rpc_timeout),
+                              expected=frozenset({"ALREADY_EXISTS"}))
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None:
+        data = await self._read("get_run", self._run_ref(job_id, execution_id))
+        return self._decode_run(job_id, execution_id, data)
+
+    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        from google.cloud.firestore import Query
+
+        query = (self._job_ref(job_id).collection(RUNS_SUBCOLLECTION)
+                 .order_by("created_at", direction=Query.DESCENDING).limit(limit))
+
+        async def collect() -> list[RunRecord]:
+            runs = []
+            async for s in query.stream(**self._rpc()):
+                run = self._decode_run(job_id, s.id, s.to_dict() or {})
+                if run is not None:
+                    runs.append(run)
+            return runs
+
+        runs = await self._guard("list_runs", collect())
+        self._count("list_runs", max(1, len(runs)))
+        runs.sort(key=lambda r: (r.created_at or codec.EPOCH, r.execution_id), reverse=True)
+        return runs
+
+    async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
+                            now: datetime, lease_until: datetime) -> LeaseResult:
+        def decide(docs: Documents) -> tuple[LeaseResult, Writes]:
+            run = self._decode_run(job_id, execution_id, docs[0])
+            result = t.decide_lease(run, attempt, holder, now, lease_until)
+            if result.outcome is LeaseOutcome.ACQUIRED and result.run is not None:
+                return result, {0: self._encode_run(result.run)}
+            return result, {}
+
+        return await self._compare_and_set("acquire_lease",
+                                           [self._run_ref(job_id, execution_id)], decide)
+
+    async def finish_attempt(self, job_id: str, execution_id: str, holder: str,
+                             result: RunResult) -> RunRecord | None:
+        refs = [self._run_ref(job_id, execution_id)]
+        if result.status.is_completed:  # only a completed run writes the job's last_status
+            refs.append(self._job_ref(job_id))
+
+        def decide(docs: Documents) -> tuple[RunRecord | None, Writes]:
+            run = t.finished_run(self._decode_run(job_id, execution_id, docs[0]), holder, result)
+            if run is None:
+                return None, {}
+            writes: Writes = {0: self._encode_run(run)}
+            job_data = docs[1] if len(docs) > 1 else None
+            job = None if job_data is None else codec.decode_job(job_id, job_data)
+            after = t.job_after_run(job, run)
+            if after is not None and after.last_status is not None:
+                writes[1] = {"last_status": after.last_status.value,
+                             "last_run_at": after.last_run_at,
+                             "last_execution_id": after.last_execution_id,
+                             "updated_at": after.updated_at}
+            return run, writes
+
+        return await self._compare_and_set("finish_attempt", refs, decide)
+
+    async def record_skip(self, run: RunRecord) -> bool:
+        def decide(docs: Documents) -> tuple[bool, Writes]:
+            existing = self._decode_run(run.job_id, run.execution_id, docs[0])
+            skipped = t.skipped_run(existing, run)
+            if skipped is None:
+                return False, {}
+            return True, {0: self._encode_run(skipped)}
+
+        return await self._compare_and_set("record_skip",
+                                           [self._run_ref(run.job_id, run.execution_id)], decide)
+
+    async def reopen_run(self, job_id: str, execution_id: str, now: datetime) -> RunRecord | None:
+        def decide(docs: Documents) -> tuple[RunRecord | None, Writes]:
+            run = t.reopened_run(self._decode_run(job_id, execution_id, docs[0]), now)
+            return run, ({} if run is None else {0: self._encode_run(run)})
+
+        return await self._compare_and_set("reopen_run", [self._run_ref(job_id, execution_id)],
+                                           decide)

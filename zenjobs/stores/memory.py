@@ -1,0 +1,152 @@
+"""An in-process :class:`~zenjobs.stores.protocol.JobStore` for tests and ``zenjobs dev``.
+
+Atomicity: every method does its whole read-modify-write synchronously under
+one :class:`threading.Lock`, with no ``await`` in between, so concurrent
+coroutines (and threads) can never both win a claim or a lease. Records are
+frozen dataclasses and payloads are copied in and out, so a caller can never
+change stored state by mutating what it got back.
+
+``due_jobs`` scans every job: fine for the few jobs of a test or a dev
+session; the persistent stores answer it with an index.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import datetime
+
+from ..errors import UnknownJobError
+from . import transitions as t
+from .records import JobConfig, JobRecord, LeaseOutcome, LeaseResult, RunRecord, RunResult
+
+
+class MemoryJobStore:
+    """Job documents and run records held in dictionaries; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, JobRecord] = {}
+        self._runs: dict[str, dict[str, RunRecord]] = {}  # job_id -> execution_id -> run
+
+    def close(self) -> None:
+        """Nothing to release; present so every store can be closed the same way."""
+
+    def _run(self, job_id: str, execution_id: str) -> RunRecord | None:
+        return self._runs.get(job_id, {}).get(execution_id)
+
+    def _put(self, run: RunRecord) -> None:
+        self._runs.setdefault(run.job_id, {})[run.execution_id] = run
+
+    @staticmethod
+    def _out(run: RunRecord) -> RunRecord:
+        """A record whose payload the caller may mutate freely."""
+        return run.evolve(payload=copy.deepcopy(run.payload))
+
+    async def ensure_job(self, job_id: str, config: JobConfig, next_run_at: datetime | None,
+                         now: datetime) -> tuple[JobRecord, bool]:
+        with self._lock:
+            existing = self._jobs.get(job_id)
+            if existing is not None:
+                return existing, False
+            job = t.new_job(job_id, config, next_run_at, now)
+            self._jobs[job_id] = job
+            return job, True
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    async def list_jobs(self) -> list[JobRecord]:
+        with self._lock:
+            return [self._jobs[k] for k in sorted(self._jobs)]
+
+    async def update_job(self, job_id: str, *, config: JobConfig | None = None,
+                         next_run_at: datetime | object | None = ...,
+                         misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise UnknownJobError(job_id)
+            job = t.updated_job(job, config, next_run_at, misconfigured, now)
+            self._jobs[job_id] = job
+            return job
+
+    async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        now = t.to_utc(now, "now")
+        with self._lock:
+            due = [job for job in self._jobs.values() if t.is_due(job, now)]
+        due.sort(key=t.due_order)
+        return due[:limit]
+
+    async def claim_slot(self, job_id: str, expected_next_run_at: datetime,
+                         new_next_run_at: datetime | None, now: datetime) -> bool:
+        expected = t.to_utc(expected_next_run_at, "expected_next_run_at")
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.next_run_at != expected:
+                return False
+            self._jobs[job_id] = t.updated_job(job, None, new_next_run_at, ..., now)
+            return True
+
+    async def create_run(self, run: RunRecord) -> bool:
+        fresh = t.normalize_run(run)
+        with self._lock:
+            if self._run(run.job_id, run.execution_id) is not None:
+                return False
+            self._put(fresh)
+            return True
+
+    async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None:
+        with self._lock:
+            run = self._run(job_id, execution_id)
+        return None if run is None else self._out(run)
+
+    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        with self._lock:
+            runs = list(self._runs.get(job_id, {}).values())
+        runs.sort(key=t.runs_order, reverse=True)
+        return [self._out(run) for run in runs[:limit]]
+
+    async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
+                            now: datetime, lease_until: datetime) -> LeaseResult:
+        with self._lock:
+            result = t.decide_lease(self._run(job_id, execution_id), attempt, holder, now,
+                                    lease_until)
+            if result.outcome is LeaseOutcome.ACQUIRED and result.run is not None:
+                self._put(result.run)
+        if result.run is None:
+            return result
+        return LeaseResult(result.outcome, self._out(result.run), result.taken_over)
+
+    async def finish_attempt(self, job_id: str, execution_id: str, holder: str,
+                             result: RunResult) -> RunRecord | None:
+        with self._lock:
+            run = t.finished_run(self._run(job_id, execution_id), holder, result)
+            if run is None:
+                return None
+            self._put(run)
+            job = t.job_after_run(self._jobs.get(job_id), run)
+            if job is not None:
+                self._jobs[job_id] = job
+        return self._out(run)
+
+    async def record_skip(self, run: RunRecord) -> bool:
+        with self._lock:
+            skipped = t.skipped_run(self._run(run.job_id, run.execution_id), run)
+            if skipped is None:
+                return False
+            self._put(skipped)
+            return True
+
+    async def reopen_run(self, job_id: str, execution_id: str, now: datetime) -> RunRecord | None:
+        with self._lock:
+            run = t.reopened_run(self._run(job_id, execution_id), now)
+            if run is None:
+                return None
+            self._put(run)
+        return self._out(run)

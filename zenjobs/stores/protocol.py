@@ -1,0 +1,93 @@
+"""The store seam: :class:`JobStore`, job config, state, runs, claims and leases.
+
+The runtime depends only on this protocol; the implementations sit beside it
+in this package: :mod:`.memory` (the in-process stub), :mod:`.sqlite`
+(``zenjobs dev`` and single-instance services) and :mod:`.firestore`
+(production). One contract suite (``tests/contract``) runs over all three.
+
+Every store method that changes state is atomic on its own: the runtime never
+does read-modify-write across two calls, so two instances (or two ticks) racing
+on the same job or execution can never both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .records import JobConfig, JobRecord, LeaseResult, RunRecord, RunResult
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """Job documents and run records, with atomic claims and leases."""
+
+    async def ensure_job(self, job_id: str, config: JobConfig, next_run_at: datetime | None,
+                         now: datetime) -> tuple[JobRecord, bool]:
+        """Create the job document if absent (returns it and whether it was created).
+
+        Never overwrites an existing document: fields edited at runtime win.
+        """
+        ...
+
+    async def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    async def list_jobs(self) -> list[JobRecord]: ...
+
+    async def update_job(self, job_id: str, *, config: JobConfig | None = None,
+                         next_run_at: datetime | object | None = ...,
+                         misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
+        """Overwrite config and/or state fields (``...`` = leave unchanged)."""
+        ...
+
+    async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
+        """Enabled jobs with ``next_run_at <= now``, by priority desc then next_run_at.
+
+        Must cost in proportion to the due jobs returned, not to all jobs.
+        """
+        ...
+
+    async def claim_slot(self, job_id: str, expected_next_run_at: datetime,
+                         new_next_run_at: datetime | None, now: datetime) -> bool:
+        """Atomically advance ``next_run_at`` if it still equals the expected slot.
+
+        Exactly one of any number of concurrent callers for one slot gets True.
+        """
+        ...
+
+    async def create_run(self, run: RunRecord) -> bool:
+        """Create the run record if absent; False (and no change) if it exists."""
+        ...
+
+    async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None: ...
+
+    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
+        """Most recent first (by created_at)."""
+        ...
+
+    async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
+                            now: datetime, lease_until: datetime) -> LeaseResult:
+        """Atomically take the lease on (execution, attempt), see :class:`LeaseOutcome`.
+
+        A live lease of another holder gives HELD; an expired one is taken over
+        and the attempt number advances by one (the crashed attempt counts).
+        """
+        ...
+
+    async def finish_attempt(self, job_id: str, execution_id: str, holder: str,
+                             result: RunResult) -> RunRecord | None:
+        """Record an attempt's end if ``holder`` still holds the lease.
+
+        In the same atomic step, a completed status updates the job's
+        ``last_status`` / ``last_run_at`` / ``last_execution_id``. Returns the
+        updated record, or None if the lease was lost.
+        """
+        ...
+
+    async def record_skip(self, run: RunRecord) -> bool:
+        """Create-or-finish a run as skipped; never touches the job's last_status."""
+        ...
+
+    async def reopen_run(self, job_id: str, execution_id: str, now: datetime) -> RunRecord | None:
+        """For replay: a final failure/dead run becomes PENDING at attempt + 1."""
+        ...

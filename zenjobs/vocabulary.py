@@ -1,0 +1,75 @@
+"""The words a job is declared in: its type, weight, retry and rate policies, id rules.
+
+These are the small value types and constants that a :class:`~zenjobs.descriptor.JobDescriptor`
+is built from. They live apart from the descriptor so that the schedule math
+and the validation rules can use them without importing the descriptor, which
+itself runs those rules when it is built.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+JOB_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+QUEUE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+#: Prefix of the per-weight default queues.
+QUEUE_PREFIX = "zenjobs"
+
+#: The id of the one master job that Cloud Scheduler triggers every minute.
+MASTER_JOB_ID = "zen_master_scheduler"
+
+#: A delivery's lease on a run lasts the job's ``timeout`` plus this grace, so a
+#: crashed holder's run is taken over once it has expired. gen-infra sizes each
+#: queue's backstop retries to outlast it, so the runtime and the plan share it.
+DEFAULT_LEASE_GRACE = timedelta(seconds=30)
+
+#: Exception classes a handler may raise to stop retrying (the field's type).
+ErrorTypes = tuple[type[BaseException], ...]
+
+
+class JobType(str, enum.Enum):
+    """How a job is triggered."""
+
+    ENDPOINT = "endpoint"
+    """On demand, through ``executor.schedule(...)`` and Cloud Tasks."""
+    SCHEDULED = "scheduled"
+    """On a cron expression, evaluated in the job's time zone."""
+    PERIODIC = "periodic"
+    """Every ``interval``, on a fixed grid anchored on ``start_at`` or the epoch."""
+
+
+class Weight(str, enum.Enum):
+    """Where a run executes, chosen by how much it costs the event loop."""
+
+    LIGHT = "light"
+    """Async, quick: runs inside the master tick (or its own task for endpoint jobs)."""
+    MEDIUM = "medium"
+    """Async, longer: always runs as its own Cloud Task."""
+    HEAVY = "heavy"
+    """CPU-bound or blocking: its own queue, run in a separate process."""
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential backoff between attempts: ``initial * multiplier**(n-1)``, capped.
+
+    ``jitter`` is a fraction (0.1 = up to ±10 %) applied deterministically from
+    the execution id, so a test sees the same delays on every run.
+    """
+
+    initial: timedelta = timedelta(seconds=10)
+    maximum: timedelta = timedelta(minutes=10)
+    multiplier: float = 2.0
+    jitter: float = 0.1
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Cloud Tasks queue limits a job asks for; the strictest wins per queue."""
+
+    max_dispatches_per_second: float | None = None
+    max_concurrent_dispatches: int | None = None
