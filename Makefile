@@ -15,7 +15,7 @@ EXAMPLE_INFRA := --registry $(REGISTRY) --out examples/newsletter/infra --projec
 help:
 	@echo "make dev    run the example service locally (embedded store, simulated queue)"
 	@echo "make test   run the whole test suite (starts the emulators it needs)"
-	@echo "make lint   ruff + mypy --strict"
+	@echo "make lint   ruff + mypy --strict + architecture contracts (lint-imports)"
 	@echo "make infra  regenerate examples/newsletter/infra from the registry"
 	@echo "make bench  run the benchmarks"
 

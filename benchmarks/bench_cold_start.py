@@ -88,7 +88,7 @@ def emulator_lifespan(env: dict[str, str], runs: int) -> list[float]:
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from tests.gcp.emulators import ensure_emulator, stop_started
+    from tests.emulators.firestore import ensure_emulator, stop_started
 
     try:
         host = ensure_emulator()

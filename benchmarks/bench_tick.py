@@ -43,7 +43,7 @@ from zenjobs.stores.transitions import new_job
 from zenjobs.testing import VirtualClock
 
 sys.path.insert(0, str(ROOT))
-from tests.gcp.emulators import ensure_emulator, reset, stop_started
+from tests.emulators.firestore import ensure_emulator, reset, stop_started
 
 DUE = 10
 START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)

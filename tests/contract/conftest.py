@@ -30,7 +30,7 @@ def make_store(name: str, tmp_path: Path) -> JobStore:
     if name == "sqlite":
         return SqliteJobStore(tmp_path / "zenjobs" / "store.sqlite3")
     if name == "firestore":  # Google's emulator: $FIRESTORE_EMULATOR_HOST or started once
-        from tests.gcp.emulators import ensure_emulator, project_for
+        from tests.emulators.firestore import ensure_emulator, project_for
         from zenjobs.stores.firestore import FirestoreJobStore
 
         ensure_emulator()

@@ -1,9 +1,10 @@
 """Fixtures for the end-to-end tests: real engines served by real uvicorn on 127.0.0.1.
 
 Helpers of other test directories are imported, not copied: token minting and
-the local certificate endpoint come from ``tests.webhook.test_oidc``, the
-emulators from ``tests.gcp.emulators`` and ``tests.emulators_tasks`` (both
-fail, never skip, when missing). The fixtures here are thin wrappers.
+the local certificate endpoint come from ``tests.webhook.test_oidc``, and the
+emulators are the suite-wide session fixtures ``firestore_emulator`` and
+``tasks_emulator`` of ``tests/emulators/fixtures.py`` (both fail, never skip,
+when missing). The fixtures here are thin wrappers.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from tests.emulators_tasks import start_tasks_emulator
-from tests.gcp.emulators import ensure_emulator, stop_started
 from tests.webhook.test_oidc import KID, CertServer, Key, make_key
 from zenjobs import ZenJobs
 from zenjobs.runtime.executor import ZenJobsExecutor
@@ -128,22 +127,3 @@ def certs_url(oidc_key: Key) -> Iterator[str]:
     with serve_app(Starlette(routes=[Route("/certs", server.endpoint)])) as base_url:
         yield f"{base_url}/certs"
 
-
-@pytest.fixture(scope="session")
-def firestore_host() -> Iterator[str]:
-    """Google's Firestore emulator (``tests.gcp.emulators``): fails, never skips, when missing."""
-    host = ensure_emulator()
-    try:
-        yield host
-    finally:
-        stop_started()
-
-
-@pytest.fixture(scope="session")
-def tasks_host() -> Iterator[str]:
-    """The gcloud-tasks-emulator (``tests.emulators_tasks``) on 127.0.0.1."""
-    emulator = start_tasks_emulator()
-    try:
-        yield emulator.host
-    finally:
-        emulator.stop()

@@ -27,8 +27,9 @@ import pytest
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcAsyncIOTransport
 
-from tests.emulators_tasks import free_port
-from tests.gcp.emulators import reset
+from tests.emulators.cloud_tasks import RunningTasksEmulator
+from tests.emulators.firestore import reset
+from tests.emulators.process import free_port
 from tests.webhook.test_oidc import INVOKER, Key, mint
 from zenjobs import ZenJobs
 from zenjobs.gcp.oidc import OidcVerifier
@@ -97,10 +98,11 @@ def light_jobs() -> int:
 
 
 @pytest.fixture
-async def production(firestore_host: str, tasks_host: str, certs_url: str, oidc_key: Key,
-                     calls: Calls, light_jobs: int) -> AsyncIterator[Production]:
+async def production(firestore_emulator: str, tasks_emulator: RunningTasksEmulator,
+                     certs_url: str, oidc_key: Key, calls: Calls,
+                     light_jobs: int) -> AsyncIterator[Production]:
     project = f"zj-e2e-{uuid.uuid4().hex[:10]}"  # own project: own documents and queues
-    admin = emulator_client(tasks_host)
+    admin = emulator_client(tasks_emulator.host)
     parent = f"projects/{project}/locations/{LOCATION}"
     for queue_id in QUEUES:
         await admin.create_queue(parent=parent,
@@ -108,7 +110,7 @@ async def production(firestore_host: str, tasks_host: str, certs_url: str, oidc_
     await admin.transport.close()
     registry: ZenJobs = build_registry(calls, periodic=True, light=light_jobs)
     clock = VirtualClock()
-    tasks = RecordingTasksClient(tasks_host)
+    tasks = RecordingTasksClient(tasks_emulator.host)
     tokens: list[str] = []
 
     def build(base_url: str) -> ZenJobsExecutor:
@@ -135,7 +137,7 @@ async def production(firestore_host: str, tasks_host: str, certs_url: str, oidc_
                     await served.on_server(tasks.close())
     finally:
         await store.close()
-        reset(firestore_host, project)
+        reset(firestore_emulator, project)
 
 
 async def post_tick(http: httpx.AsyncClient, when: datetime, token: str) -> dict[str, Any]:

@@ -16,7 +16,8 @@ import grpc  # type: ignore[import-untyped]
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcAsyncIOTransport
 
-from tests.emulators_tasks import free_port
+from tests.emulators.cloud_tasks import RunningTasksEmulator
+from tests.emulators.process import free_port
 from tests.webhook.test_oidc import INVOKER
 from zenjobs import ZenJobs
 from zenjobs.queues.protocol import EnqueueOutcome, HttpTask
@@ -34,16 +35,16 @@ def emulator_client(host: str) -> Any:
 
 
 async def test_production_enqueues_on_the_tasks_emulator_named_by_the_environment(
-        tasks_host: str) -> None:
+        tasks_emulator: RunningTasksEmulator) -> None:
     project = f"zj-env-{uuid.uuid4().hex[:10]}"  # own project: own queue and tasks
     parent = f"projects/{project}/locations/{LOCATION}"
-    admin = emulator_client(tasks_host)
+    admin = emulator_client(tasks_emulator.host)
     try:
         await admin.create_queue(parent=parent,
                                  queue=tasks_v2.Queue(name=f"{parent}/queues/{QUEUE}"))
         environ = {"GOOGLE_CLOUD_PROJECT": project, "ZENJOBS_LOCATION": LOCATION,
                    "ZENJOBS_SERVICE_URL": "https://svc.example",
-                   "ZENJOBS_INVOKER_SA": INVOKER, TASKS_EMULATOR_ENV: tasks_host}
+                   "ZENJOBS_INVOKER_SA": INVOKER, TASKS_EMULATOR_ENV: tasks_emulator.host}
         executor = ZenJobsExecutor.production(ZenJobs(), environ=environ,
                                               store=MemoryJobStore(), loop_lag_threshold=None)
         # Due tomorrow, at a closed loopback port: the emulator never pushes it anywhere.

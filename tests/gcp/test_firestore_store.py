@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.emulator_process import free_port
+from tests.emulators.process import free_port
 from zenjobs.errors import BackendUnavailableError, UnknownJobError
 from zenjobs.stores import firestore_codec as codec
 from zenjobs.stores.firestore import FirestoreJobStore
@@ -142,7 +142,7 @@ async def test_due_query_reads_grow_with_due_jobs_not_registered_jobs(
         finally:
             await store.close()
             await client._firestore_api.transport.close()
-            from tests.gcp.emulators import reset
+            from tests.emulators.firestore import reset
 
             reset(firestore_emulator, project)
     assert reads[10] == reads[1000]
@@ -353,7 +353,7 @@ async def test_unreachable_firestore_is_backend_unavailable(
 # -- the emulator fixture fails loudly --------------------------------------------------------
 
 def test_missing_java_or_jar_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.gcp.emulators import EmulatorError, find_jar, find_java
+    from tests.emulators.firestore import EmulatorError, find_jar, find_java
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_JAR", "/nonexistent/cloud-firestore-emulator.jar")
     with pytest.raises(EmulatorError, match="FIRESTORE_EMULATOR_JAR"):

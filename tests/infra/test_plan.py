@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from infra_support import EXAMPLE_SETTINGS as SETTINGS
 
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import ConfigurationError, DefinitionError, JobDescriptor, JobType, RateLimit, Weight
@@ -21,12 +23,6 @@ from zenjobs.infra.plan import (
 from zenjobs.queues.limits import QueueSettings
 from zenjobs.vocabulary import DEFAULT_LEASE_GRACE
 
-SETTINGS = InfraSettings(
-    project="demo-project",
-    region="europe-west1",
-    service="newsletter",
-    service_url="https://newsletter-abc-ew.a.run.app",
-)
 PRIMITIVE = {"roles/owner", "roles/editor", "roles/viewer"}
 
 
@@ -91,19 +87,13 @@ def test_heavy_jobs_sharing_a_queue_with_other_weights_is_an_error_naming_job_an
 
 
 def test_heavy_queue_targets_the_heavy_worker_when_configured() -> None:
-    settings = InfraSettings(
-        project="demo-project",
-        region="europe-west1",
-        service="svc",
-        service_url="https://svc.a.run.app",
-        heavy_service="svc-heavy",
-        heavy_service_url="https://svc-heavy.a.run.app",
-    )
+    settings = replace(SETTINGS, heavy_service="newsletter-heavy",
+                       heavy_service_url="https://newsletter-heavy-abc-ew.a.run.app")
     plan = build_plan([endpoint("a"), endpoint("b", weight="heavy")], settings)
-    assert plan.queue("zenjobs-heavy").target_url == "https://svc-heavy.a.run.app"
-    assert plan.queue("zenjobs-light").target_url == "https://svc.a.run.app"
+    assert plan.queue("zenjobs-heavy").target_url == "https://newsletter-heavy-abc-ew.a.run.app"
+    assert plan.queue("zenjobs-light").target_url == "https://newsletter-abc-ew.a.run.app"
     invoked = {b.resource for b in plan.bindings if b.role == "roles/run.invoker"}
-    assert invoked == {"Cloud Run service svc", "Cloud Run service svc-heavy"}
+    assert invoked == {"Cloud Run service newsletter", "Cloud Run service newsletter-heavy"}
 
 
 def test_backstop_backoff_covers_the_longest_timeout_within_bounds() -> None:

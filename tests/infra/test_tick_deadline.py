@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from infra_support import EXAMPLE_SETTINGS as SETTINGS
 
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import DefinitionError, JobDescriptor, JobType, Weight
@@ -18,17 +19,10 @@ from zenjobs.infra.files import generate
 from zenjobs.infra.plan import (
     MASTER_ATTEMPT_DEADLINE_FLOOR,
     MASTER_ATTEMPT_DEADLINE_MARGIN,
-    InfraSettings,
     build_plan,
 )
 from zenjobs.infra.report import summary_lines
 
-SETTINGS = InfraSettings(
-    project="demo-project",
-    region="europe-west1",
-    service="newsletter",
-    service_url="https://newsletter-abc-ew.a.run.app",
-)
 EXAMPLE_MAIN = Path(__file__).resolve().parents[2] / "examples" / "newsletter" / "infra" / "main.tf"
 
 

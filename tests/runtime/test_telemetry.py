@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from zenjobs.runtime.looplag import EVENT_NAME as LOOP_BLOCKED
 from zenjobs.stores.records import RunStatus
 from zenjobs.telemetry.cloud_logging import LogTelemetrySink
 from zenjobs.telemetry.protocol import FanOutTelemetrySink, TelemetryEvent, emit_safely
@@ -39,6 +40,14 @@ def test_log_sink_writes_one_cloud_logging_json_line_per_event() -> None:
     assert first["message"].startswith("job.failed job_id=mail execution_id=mail-1 attempt=2")
     assert first["logging.googleapis.com/labels"] == {"zenjobs_event": "job.failed",
                                                       "zenjobs_job": "mail"}
+
+
+@pytest.mark.parametrize("name", [LOOP_BLOCKED, "job.retry_scheduled", "master.job_skipped"])
+def test_warnings_are_logged_at_warning_severity(name: str) -> None:
+    # The loop-lag monitor's own event name, so a rename cannot silently demote it to INFO.
+    stream = io.StringIO()
+    LogTelemetrySink(stream).emit(TelemetryEvent(name, T0, {"job_id": "mail"}))
+    assert json.loads(stream.getvalue())["severity"] == "WARNING"
 
 
 class Broken:

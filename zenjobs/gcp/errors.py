@@ -25,7 +25,8 @@ from collections.abc import Mapping
 
 from ..errors import BackendUnavailableError, ConfigurationError, ZenjobsError
 
-__all__ = ["TRANSIENT", "describe", "status_code", "status_message", "translate"]
+__all__ = ["TRANSIENT", "describe", "require_settings", "status_code", "status_message",
+           "translate"]
 
 #: gRPC status names worth retrying: the service was unreachable, slow or overloaded.
 TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"})
@@ -68,3 +69,13 @@ def translate(exc: BaseException, context: str, hints: Mapping[str, str] | None 
     if hint is not None:
         return ConfigurationError(f"{detail} ({hint})")
     return ZenjobsError(detail)
+
+
+def require_settings(what: str, **settings: str | None) -> None:
+    """Refuse to build ``what`` without every setting, naming all the missing ones at once.
+
+    A deployment missing two settings should learn both from one failed start.
+    """
+    missing = [name for name, value in settings.items() if not value]
+    if missing:
+        raise ConfigurationError(f"{what}: missing {', '.join(missing)}")

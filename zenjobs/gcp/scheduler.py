@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from ..errors import ConfigurationError, ZenjobsError
+from ..errors import ZenjobsError
 from ..vocabulary import MASTER_JOB_ID
 from . import errors
-from .clients import async_client, close_client
+from .clients import LazyClient, grpc_client
 
 __all__ = ["MasterJobState", "SchedulerClient", "SchedulerControl"]
 
@@ -73,16 +73,13 @@ class SchedulerControl:
     def __init__(self, project: str, location: str, job_name: str = MASTER_JOB_ID, *,
                  client: SchedulerClient | None = None, endpoint: str | None = None,
                  call_timeout: float = 30.0) -> None:
-        missing = [name for name, value in (("project", project), ("location", location),
-                                            ("job_name", job_name)) if not value]
-        if missing:
-            raise ConfigurationError(f"Cloud Scheduler master job: missing {', '.join(missing)}")
+        errors.require_settings("Cloud Scheduler master job", project=project,
+                                location=location, job_name=job_name)
         self.project = project
         self.location = location
         self.job_name = job_name
-        self._client = client
-        self._owns_client = client is None
-        self._endpoint = endpoint
+        self._client: LazyClient[SchedulerClient] = LazyClient(
+            lambda: _make_client(endpoint), client)
         self._call_timeout = call_timeout
 
     @property
@@ -103,26 +100,19 @@ class SchedulerControl:
 
     async def close(self) -> None:
         """Close the client this object created (an injected client is the caller's)."""
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await close_client(client)
+        await self._client.close()
 
     async def _call(self, verb: str, method: str, request_type: str) -> MasterJobState:
         from google.api_core import exceptions as api_exceptions
         from google.cloud import scheduler_v1
 
         request = getattr(scheduler_v1, request_type)(name=self.job_path)
-        call = getattr(self._get_client(), method)
+        call = getattr(self._client.get(), method)
         try:
             job = await call(request=request, retry=None, timeout=self._call_timeout)
         except api_exceptions.GoogleAPICallError as exc:
             raise self._error(verb, exc) from exc
         return _state(job, self.job_path)
-
-    def _get_client(self) -> SchedulerClient:
-        if self._client is None:
-            self._client = _make_client(self._endpoint)
-        return self._client
 
     def _error(self, verb: str, exc: Exception) -> ZenjobsError:
         return errors.translate(exc, f"cannot {verb} the master job {self.job_path}", {
@@ -158,6 +148,6 @@ def _make_client(endpoint: str | None) -> SchedulerClient:
         CloudSchedulerGrpcAsyncIOTransport,
     )
 
-    client: SchedulerClient = async_client(scheduler_v1.CloudSchedulerAsyncClient,
+    client: SchedulerClient = grpc_client(scheduler_v1.CloudSchedulerAsyncClient,
                                            CloudSchedulerGrpcAsyncIOTransport, endpoint)
     return client

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from ..errors import BackendUnavailableError, ConfigurationError, ZenjobsError
 from ..gcp import errors
-from ..gcp.clients import async_client, close_client
+from ..gcp.clients import LazyClient, grpc_client
 from ..gcp.errors import TRANSIENT
 from .limits import check_task, job_id_of
 from .protocol import EnqueueOutcome, HttpTask
@@ -80,12 +80,9 @@ class CloudTasksQueue:
                  call_timeout: float = 30.0, dispatch_deadline: timedelta | None = None,
                  extra_headers: Mapping[str, str] | None = None,
                  sleep: Sleep = asyncio.sleep) -> None:
-        missing = [name for name, value in (
-            ("project", project), ("location", location),
-            ("invoker_service_account", invoker_service_account), ("audience", audience),
-        ) if not value]
-        if missing:
-            raise ConfigurationError(f"Cloud Tasks queue: missing {', '.join(missing)}")
+        errors.require_settings("Cloud Tasks queue", project=project, location=location,
+                                invoker_service_account=invoker_service_account,
+                                audience=audience)
         if max_attempts < 1:
             raise ConfigurationError("Cloud Tasks queue: max_attempts must be >= 1")
         if dispatch_deadline is not None and not (
@@ -96,9 +93,8 @@ class CloudTasksQueue:
         self.location = location
         self.invoker_service_account = invoker_service_account
         self.audience = audience
-        self._client = client
-        self._owns_client = client is None
-        self._emulator_host = emulator_host
+        self._client: LazyClient[TasksClient] = LazyClient(
+            lambda: _make_client(emulator_host), client)
         self._max_attempts = max_attempts
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
@@ -141,7 +137,7 @@ class CloudTasksQueue:
 
     async def enqueue(self, task: HttpTask) -> EnqueueOutcome:
         request = self.build_request(task)
-        client = self._get_client()
+        client = self._client.get()
         from google.api_core import exceptions as api_exceptions
 
         last: api_exceptions.GoogleAPICallError | None = None
@@ -175,14 +171,7 @@ class CloudTasksQueue:
 
     async def close(self) -> None:
         """Close the client this queue created (an injected client is the caller's)."""
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await close_client(client)
-
-    def _get_client(self) -> TasksClient:
-        if self._client is None:
-            self._client = _make_client(self._emulator_host)
-        return self._client
+        await self._client.close()
 
     def _context(self, verb: str, task: HttpTask) -> str:
         return (f"Cloud Tasks {verb} task {task.name!r} for job {job_id_of(task)!r} in queue "
@@ -196,6 +185,6 @@ def _make_client(emulator_host: str | None) -> TasksClient:
         CloudTasksGrpcAsyncIOTransport,
     )
 
-    client: TasksClient = async_client(tasks_v2.CloudTasksAsyncClient,
+    client: TasksClient = grpc_client(tasks_v2.CloudTasksAsyncClient,
                                        CloudTasksGrpcAsyncIOTransport, emulator_host)
     return client

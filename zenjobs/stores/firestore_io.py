@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import BackendUnavailableError, ConfigurationError
 from ..gcp import errors
+from ..gcp.clients import LazyClient
 
 if TYPE_CHECKING:
     from google.cloud.firestore import (
@@ -67,30 +68,22 @@ class FirestoreDocuments:
         self.run_retention = run_retention
         self.rpc_timeout = rpc_timeout
         self.write_attempts = write_attempts
-        self._factory = client_factory
-        self._client: AsyncClient | None = None
+        self._client: LazyClient[AsyncClient] = LazyClient(client_factory or self._default_client)
         #: Documents read, in total and per store operation (Firestore bills per document).
         self.reads = 0
         self.reads_by_operation: Counter[str] = Counter()
 
     def client(self) -> AsyncClient:
-        if self._client is None:
-            if self._factory is not None:
-                self._client = self._factory()
-            else:
-                from google.cloud import firestore
+        return self._client.get()
 
-                self._client = firestore.AsyncClient(project=self.project,
-                                                     database=self.database)
-        return self._client
+    def _default_client(self) -> AsyncClient:
+        from google.cloud import firestore
+
+        return firestore.AsyncClient(project=self.project, database=self.database)
 
     async def close(self) -> None:
-        """Close the gRPC channel of the client this store created or was given."""
-        client, self._client = self._client, None
-        api = getattr(client, "_firestore_api_internal", None) if client else None
-        transport = getattr(api, "transport", None)
-        if transport is not None:
-            await transport.close()
+        """Close the gRPC channel of the client this store created (or ``client_factory`` made)."""
+        await self._client.close()
 
     def _jobs(self) -> AsyncCollectionReference:
         return self.client().collection(self.collection)

@@ -1,8 +1,9 @@
-"""Fixtures for the Cloud Tasks tests: an HTTP target that records pushes, and the emulator.
+"""Fixtures for the task queue tests: an HTTP target that records pushes.
 
 The target is a plain ASGI application served by a real uvicorn on 127.0.0.1
 (random port, ``zenjobs.testing.http.serve_app``), so the simulated queue's HttpPusher and
-the gcloud-tasks-emulator both deliver to it over real sockets.
+the gcloud-tasks-emulator both deliver to it over real sockets. The emulator itself is the
+session fixture ``tasks_emulator`` of ``tests/emulators/fixtures.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.emulators_tasks import RunningTasksEmulator, start_tasks_emulator
 from zenjobs.testing.http import serve_app
 
 
@@ -78,12 +78,3 @@ def http_target() -> Iterator[ServedTarget]:
     with serve_app(target) as base_url:
         yield ServedTarget(target, base_url)
 
-
-@pytest.fixture(scope="session")
-def tasks_emulator() -> Iterator[RunningTasksEmulator]:
-    """The gcloud-tasks-emulator for the whole session: fails, never skips, when missing."""
-    emulator = start_tasks_emulator()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()

@@ -5,12 +5,13 @@ It runs from its own virtualenv (``scripts/tasks-emulator-venv.sh`` creates
 ``scripts/run_tasks_emulator.py``, which binds its gRPC API to 127.0.0.1 only.
 A missing venv is an error that says how to create it, never a skip.
 
-Pytest uses :func:`start_tasks_emulator` (or reuses the emulator named by
-``$CLOUD_TASKS_EMULATOR_HOST``, when CI started one). Shell use::
+Pytest uses :func:`start_tasks_emulator` through the session fixture
+``tasks_emulator`` of ``tests/emulators/fixtures.py`` (or reuses the emulator
+named by ``$CLOUD_TASKS_EMULATOR_HOST``, when CI started one). Shell use::
 
-    eval "$(.venv/bin/python -m tests.emulators_tasks start --pid-file .ci/tasks.pid)"
+    eval "$(.venv/bin/python -m tests.emulators.cloud_tasks start --pid-file .ci/tasks.pid)"
     # ... CLOUD_TASKS_EMULATOR_HOST=127.0.0.1:PORT is now exported ...
-    .venv/bin/python -m tests.emulators_tasks stop --pid-file .ci/tasks.pid
+    .venv/bin/python -m tests.emulators.cloud_tasks stop --pid-file .ci/tasks.pid
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.emulator_process import EmulatorError, cli, free_port, launch, stop_group
+from tests.emulators.process import EmulatorError, cli, free_port, launch, stop_group
 
 __all__ = ["HOST_ENV", "VENV_ENV", "RunningTasksEmulator", "TasksEmulatorError",
            "emulator_python", "free_port", "start_tasks_emulator"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VENV_ENV = "TASKS_EMULATOR_VENV"
 HOST_ENV = "CLOUD_TASKS_EMULATOR_HOST"
 DEFAULT_VENV = ROOT / ".emulators" / "tasks-venv"
@@ -100,8 +101,8 @@ def _printed_ready(process: subprocess.Popen[bytes], left: float) -> bool:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    return cli(argv, prog="python -m tests.emulators_tasks", name="the Cloud Tasks emulator",
-               host_env=HOST_ENV,
+    return cli(argv, prog="python -m tests.emulators.cloud_tasks",
+               name="the Cloud Tasks emulator", host_env=HOST_ENV,
                start=lambda port, log: start_tasks_emulator(port, log_path=log,
                                                             reuse_env=False))
 

@@ -24,7 +24,7 @@ import pytest
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcAsyncIOTransport
 
-from tests.emulators_tasks import (
+from tests.emulators.cloud_tasks import (
     VENV_ENV,
     RunningTasksEmulator,
     TasksEmulatorError,

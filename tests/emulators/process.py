@@ -1,8 +1,8 @@
 """Run an emulator as a child process: own session, wait until ready, stop by PID.
 
-Shared by ``tests/gcp/emulators.py`` (Firestore) and ``tests/emulators_tasks.py``
-(Cloud Tasks), which add only what differs: the command, how readiness shows,
-and how a missing emulator is reported (an error, never a skip).
+Shared by ``tests/emulators/firestore.py`` and ``tests/emulators/cloud_tasks.py``,
+which add only what differs: the command, how readiness shows, and how a
+missing emulator is reported (an error, never a skip).
 
 Rules from DESIGN.md: the emulator gets a session of its own so that stopping
 it by its PID also stops whatever it spawned (the JVM's children), and we only

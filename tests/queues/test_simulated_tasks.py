@@ -338,7 +338,7 @@ async def test_http_pusher_delivers_over_real_http(http_target: ServedTarget) ->
 
 
 async def test_http_pusher_counts_connection_failure_as_503() -> None:
-    from tests.emulators_tasks import free_port
+    from tests.emulators.process import free_port
 
     pusher = HttpPusher(timeout=5)
     try:

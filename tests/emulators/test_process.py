@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator_process import EmulatorError, _group_alive, launch, stop_group
+from tests.emulators.process import EmulatorError, _group_alive, launch, stop_group
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 

@@ -7,9 +7,9 @@ a skip.
 
 Shell use (``.ci/run``, the Makefile)::
 
-    eval "$(.venv/bin/python -m tests.gcp.emulators start --pid-file .ci/firestore.pid)"
+    eval "$(.venv/bin/python -m tests.emulators.firestore start --pid-file .ci/firestore.pid)"
     # ... FIRESTORE_EMULATOR_HOST is now exported ...
-    .venv/bin/python -m tests.gcp.emulators stop --pid-file .ci/firestore.pid
+    .venv/bin/python -m tests.emulators.firestore stop --pid-file .ci/firestore.pid
 
 ``start`` prints ``export FIRESTORE_EMULATOR_HOST=127.0.0.1:PORT`` once the
 emulator answers HTTP and leaves it running in the background.
@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.emulator_process import EmulatorError, cli, free_port, launch, stop_group
+from tests.emulators.process import EmulatorError, cli, free_port, launch, stop_group
 
 __all__ = ["EmulatorError", "RunningEmulator", "ensure_emulator", "find_jar", "find_java",
            "free_port", "project_for", "reset", "start_emulator", "stop_started"]
@@ -104,7 +104,7 @@ def start_emulator(port: int | None = None, timeout: float = 60.0,
     """Start the emulator on 127.0.0.1 and wait until it answers HTTP.
 
     Its output goes to ``log_path`` (or is discarded); see
-    :func:`tests.emulator_process.launch` for the session and the stop on failure.
+    :func:`tests.emulators.process.launch` for the session and the stop on failure.
     """
     java = find_java()
     jar = find_jar()
@@ -171,7 +171,7 @@ def reset(host: str, project: str, database: str = "(default)") -> None:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    return cli(argv, prog="python -m tests.gcp.emulators", name="the Firestore emulator",
+    return cli(argv, prog="python -m tests.emulators.firestore", name="the Firestore emulator",
                host_env=HOST_ENV,
                start=lambda port, log: start_emulator(port, log_path=log))
 
