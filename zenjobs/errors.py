@@ -106,7 +106,15 @@ class PayloadError(ZenjobsError, ValueError):
 
 
 class InvalidRequestError(ZenjobsError, ValueError):
-    """A webhook request or task envelope is malformed; answered with HTTP 400."""
+    """A webhook request or task envelope is malformed; answered with HTTP 400.
+
+    ``field`` names the envelope field, header or argument at fault (the webhook
+    puts it in its JSON error body), or is None when no single field is.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class BackendUnavailableError(ZenjobsError):

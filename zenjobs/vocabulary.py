@@ -11,9 +11,25 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-JOB_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+#: A job id: every store can hold it as a key (a valid Firestore document id). The id
+#: patterns end in ``\Z``, not ``$``, which would also match before a final newline.
+JOB_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
+#: An execution id: what every store can hold as a key (Firestore refuses ``/``, ``.``,
+#: ``..`` and ``__x__`` ids) and what fits a Cloud Tasks task name with its hash prefix
+#: and attempt suffix. Every id zenjobs makes matches it; the webhook refuses others.
+EXECUTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}\Z")
+#: The longest idempotency key (any UTF-8 text: it is hashed into the execution id).
+MAX_IDEMPOTENCY_KEY_CHARS = 1024
+#: Attempt numbers a run can reach (retries and replays included).
+MAX_ATTEMPT = 1_000_000
+#: The instants a task or a tick may name: from the Unix epoch to the end of year 2999,
+#: far from ``datetime``'s own limits, so no arithmetic on them can overflow.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_INSTANT = datetime(2999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+#: How deeply a payload may nest arrays and objects (a JSON document, not a data store).
+MAX_PAYLOAD_DEPTH = 64
 QUEUE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 #: Prefix of the per-weight default queues.

@@ -99,3 +99,29 @@ async def test_schedule_is_for_endpoint_jobs_and_trigger_runs_any_job(
     outcome = await deliver(engine, queue.pop())
     assert outcome.body["status"] == "success"
     assert [(c.execution_id, c.trigger) for c in calls] == [(execution_id, "manual")]
+
+
+@pytest.mark.parametrize(("key", "problem"), [
+    ("", "empty"), ("k" * 1025, "longer than 1024"), ("x\udc80", "lone surrogate"),
+    (7, "must be a string"),
+])
+async def test_an_idempotency_key_that_cannot_name_a_run_is_refused_before_any_write(
+        make_engine: EngineFactory, queue: RecordingQueue, store: JobStore,
+        key: object, problem: str) -> None:
+    engine = make_engine(jobs_with([]))
+    with pytest.raises(InvalidRequestError, match=problem) as raised:
+        await engine.schedule("ep", {"u": 1}, idempotency_key=key)  # type: ignore[arg-type]
+    assert raised.value.field == "idempotency_key"
+    assert await store.list_runs("ep", 10) == [] and queue.tasks == []
+
+
+@pytest.mark.parametrize("execution_id", [".", "..", "__x__", "a/b", "a/b/c", "x" * 1600,
+                                          "ep-1\n", "", "ep-\udc80"])
+async def test_replay_refuses_an_id_no_store_could_hold(
+        make_engine: EngineFactory, queue: RecordingQueue, store: JobStore,
+        execution_id: str) -> None:
+    engine = make_engine(jobs_with([]))
+    with pytest.raises(InvalidRequestError) as raised:
+        await engine.replay(execution_id, job_id="ep")
+    assert raised.value.field == "execution_id"
+    assert await store.list_runs("ep", 10) == [] and queue.tasks == []

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from zenjobs.runtime.envelope import Envelope, decode_envelope
-from zenjobs.runtime.protocol import DeliveryOutcome
+from zenjobs.runtime.protocol import DeliveryOutcome, Rejection
 
 
 class RecordingHandler:
@@ -25,6 +25,7 @@ class RecordingHandler:
         self.ran: list[Envelope] = []
         self.ticks: list[datetime | None] = []
         self.fail_with: Exception | None = None
+        self.rejections: list[Rejection] = []
 
     async def deliver(
         self, job_id: str, body: bytes, headers: Mapping[str, str]
@@ -46,6 +47,9 @@ class RecordingHandler:
         if self.fail_with is not None:
             raise self.fail_with
         return {"status": "ok"}
+
+    def rejected(self, rejection: Rejection) -> None:
+        self.rejections.append(rejection)
 
 
 def envelope_json(job_id: str = "send_email", **overrides: Any) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from .protocol import HttpTask
 #: Cloud Tasks refuses a task larger than 1 MB (body, URL, headers and name together).
 MAX_TASK_BYTES = 1_048_576
 #: A task id: letters, digits, hyphens and underscores, at most 500 characters.
-TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,500}\Z")
 #: A queue id, as Cloud Tasks accepts it.
-QUEUE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+QUEUE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,100}\Z")
 
 
 def job_id_of(task: HttpTask) -> str:

@@ -21,11 +21,16 @@ from ..registry import ZenJobs
 from ..schedule import format_instant, next_fire, require_utc
 from ..stores.protocol import JobStore
 from ..stores.records import RunRecord, RunStatus, Trigger
-from ..telemetry.protocol import TelemetrySink
-from ..vocabulary import DEFAULT_LEASE_GRACE, JobType
+from ..telemetry.protocol import TelemetryEvent, TelemetrySink, emit_safely
+from ..vocabulary import (
+    DEFAULT_LEASE_GRACE,
+    EXECUTION_ID_PATTERN,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    JobType,
+)
 from .effective import config_from_descriptor
 from .envelope import Envelope, decode_envelope, key_execution_id, token_execution_id
-from .protocol import DeliveryOutcome
+from .protocol import DeliveryOutcome, Rejection
 from .runner import HeavyRunner, RuntimeDeps, new_token, run_delivery
 from .tick import master_tick
 
@@ -101,6 +106,13 @@ class JobEngine:
             "now": format_instant(self.clock.now()),
         }
 
+    def rejected(self, rejection: Rejection) -> None:
+        """Emit ``request.rejected``: who is sending what this service refuses, and why."""
+        fields = {"route": rejection.route, "status": rejection.status, "code": rejection.code,
+                  "field": rejection.field, "job_id": rejection.job_id,
+                  "message": rejection.message}
+        emit_safely(self.telemetry, TelemetryEvent("request.rejected", self.clock.now(), fields))
+
     # -- operations --------------------------------------------------------
 
     async def tick(self, now: datetime | None = None) -> dict[str, Any]:
@@ -153,8 +165,8 @@ class JobEngine:
             raise InvalidRequestError(f"job {desc.id!r}, field 'at': give delay or at, not both")
         if delay is not None and delay < timedelta(0):
             raise InvalidRequestError(f"job {desc.id!r}, field 'delay': must not be negative")
-        if idempotency_key is not None and not idempotency_key:
-            raise InvalidRequestError(f"job {desc.id!r}, field 'idempotency_key': empty")
+        if idempotency_key is not None:
+            check_idempotency_key(desc.id, idempotency_key)
         if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
             raise InvalidRequestError(
                 f"job {desc.id!r}, field 'at': must be a timezone-aware datetime, got {at!r}")
@@ -190,6 +202,10 @@ class JobEngine:
 
         ``job_id`` may be omitted: it is found from the execution id's prefix.
         """
+        if not isinstance(execution_id, str) or not EXECUTION_ID_PATTERN.fullmatch(execution_id):
+            raise InvalidRequestError(
+                f"execution id {execution_id!r} is not one zenjobs makes (letters, digits, "
+                "'_' and '-', at most 200 characters)", field="execution_id")
         now = self.clock.now()
         job = job_id or await self._job_of(execution_id)
         desc = self.registry.get(job)
@@ -216,6 +232,25 @@ class JobEngine:
             if await self.store.get_run(candidate, execution_id) is not None:
                 return candidate
         raise ZenjobsError(f"no run with execution id {execution_id!r} in any registered job")
+
+
+def check_idempotency_key(job_id: str, key: object) -> None:
+    """Refuse a key that cannot name a run: not text, empty, too long, or not UTF-8."""
+    problem = None
+    if not isinstance(key, str):
+        problem = f"must be a string, got {type(key).__name__}"
+    elif not key:
+        problem = "empty"
+    elif len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        problem = f"longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+    else:
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            problem = "not valid UTF-8 text (a lone surrogate)"
+    if problem is not None:
+        raise InvalidRequestError(f"job {job_id!r}, field 'idempotency_key': {problem}",
+                                  field="idempotency_key")
 
 
 def _awaiting_replay(run: RunRecord) -> bool:

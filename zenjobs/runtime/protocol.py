@@ -31,6 +31,18 @@ class DeliveryOutcome:
     body: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A request the webhook refused (4xx) before the engine ran or wrote anything."""
+
+    route: str  # "run", "master", "health" or "other"
+    status: int
+    code: str
+    message: str
+    field: str | None = None  # the envelope field or header at fault
+    job_id: str | None = None  # from the URL, when it is a well-formed job id
+
+
 @runtime_checkable
 class WebhookHandler(Protocol):
     async def deliver(
@@ -49,4 +61,8 @@ class WebhookHandler(Protocol):
 
     async def health(self) -> Mapping[str, Any]:
         """Handle ``GET /_zenjobs/health``."""
+        ...
+
+    def rejected(self, rejection: Rejection) -> None:
+        """Note a refused request (the ``request.rejected`` event); must never raise."""
         ...

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,13 +38,26 @@ from ..errors import (
     UnknownJobError,
 )
 from ..gcp.oidc import OidcVerifier
-from ..vocabulary import JOB_ID_PATTERN
+from ..queues.limits import QUEUE_ID_PATTERN, TASK_ID_PATTERN
+from ..schedule import format_instant
+from ..vocabulary import EARLIEST_INSTANT, JOB_ID_PATTERN, LATEST_INSTANT
 from .envelope import MAX_REQUEST_BYTES
-from .protocol import WebhookHandler
+from .protocol import Rejection, WebhookHandler
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_TIME_HEADER = "x-cloudscheduler-scheduletime"
+#: The Cloud Tasks headers a delivery may carry, and the form each must have when present.
+_COUNT = re.compile(r"^[0-9]{1,9}\Z")
+#: A queue id, or (as the Cloud Tasks emulator sends it) the queue's full resource name.
+_QUEUE = re.compile(r"^(projects/[a-z0-9.:-]{1,100}/locations/[a-z0-9-]{1,50}/queues/)?"
+                    + QUEUE_ID_PATTERN.pattern.lstrip("^"))
+TASK_HEADERS: Mapping[str, re.Pattern[str]] = {
+    "X-CloudTasks-TaskName": TASK_ID_PATTERN,
+    "X-CloudTasks-QueueName": _QUEUE,
+    "X-CloudTasks-TaskRetryCount": _COUNT,
+    "X-CloudTasks-TaskExecutionCount": _COUNT,
+}
 #: Seconds a client should wait before retrying a 503 (lease held, outage).
 RETRY_AFTER_SECONDS = 10
 
@@ -57,22 +71,26 @@ class _HttpError(Exception):
     """An error answered with ``status`` and a JSON error body."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
+        *, field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.field = field
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
+    field: str | None = None,
 ) -> JSONResponse:
-    """The one JSON error shape every webhook error uses."""
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+    """The one JSON error shape every webhook error uses (``field`` when one is at fault)."""
+    error: dict[str, str] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -80,10 +98,13 @@ def parse_rfc3339(text: str) -> datetime:
 
     Stricter than :func:`datetime.fromisoformat` on purpose: Cloud Scheduler
     sends RFC 3339, and anything else in that header is a malformed request.
+    Instants outside ``EARLIEST_INSTANT``..``LATEST_INSTANT`` are refused too.
     """
-    match = _RFC3339.match(text.strip())
+    match = _RFC3339.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    if not EARLIEST_INSTANT.year - 1 <= int(match.group(1)) <= LATEST_INSTANT.year + 1:
+        raise ValueError(f"out of range: {text!r}")
     year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
     fraction = (match.group(7) or "").ljust(6, "0")[:6]
     if match.group(8):
@@ -96,7 +117,21 @@ def parse_rfc3339(text: str) -> datetime:
         tz = timezone(sign * timedelta(hours=offset_h, minutes=offset_m))
     second = min(second, 59)  # a leap second is read as :59
     parsed = datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=tz)
+    if not EARLIEST_INSTANT <= parsed <= LATEST_INSTANT:
+        raise ValueError(f"out of range: {text!r}")
     return parsed.astimezone(timezone.utc)
+
+
+def check_task_headers(headers: Mapping[str, str]) -> None:
+    """Refuse (400, naming the header) a Cloud Tasks header that is present but malformed.
+
+    Absent headers are fine: ``zenjobs dev``'s tools and tests may post directly.
+    ``headers`` has lower-cased names, repeated ones joined (so a repeat is refused).
+    """
+    for name, pattern in TASK_HEADERS.items():
+        value = headers.get(name.lower())
+        if value is not None and not pattern.fullmatch(value):
+            raise _HttpError(400, "invalid_request", f"{name} is malformed", field=name)
 
 
 def _lowered_headers(request: Request) -> dict[str, str]:
@@ -122,17 +157,31 @@ async def _read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdecimal() or not declared.isascii():
-            raise _HttpError(400, "invalid_request", "Content-Length is not a number")
+            raise _HttpError(400, "invalid_request", "Content-Length is not a number",
+                             field="Content-Length")
         if int(declared) > limit:
-            raise _HttpError(413, "payload_too_large", f"body is over {limit} bytes")
+            raise _HttpError(413, "payload_too_large", f"body is over {limit} bytes",
+                             field="body")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _HttpError(413, "payload_too_large", f"body is over {limit} bytes")
+            raise _HttpError(413, "payload_too_large", f"body is over {limit} bytes",
+                             field="body")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def check_json_object(body: bytes) -> None:
+    """Refuse (400) a body that is not one strict JSON object (the master tick's optional body)."""
+    try:
+        value = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        raise _HttpError(400, "invalid_request", "body is not strict JSON",
+                         field="body") from None
+    if not isinstance(value, dict):
+        raise _HttpError(400, "invalid_request", "body must be a JSON object", field="body")
 
 
 def _map_exception(exc: Exception) -> _HttpError | None:
@@ -140,7 +189,7 @@ def _map_exception(exc: Exception) -> _HttpError | None:
     if isinstance(exc, _HttpError):
         return exc
     if isinstance(exc, InvalidRequestError):
-        return _HttpError(400, "invalid_request", str(exc))
+        return _HttpError(400, "invalid_request", str(exc), field=exc.field)
     if isinstance(exc, UnknownJobError):
         return _HttpError(404, "unknown_job", str(exc))
     retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -164,8 +213,13 @@ def _map_exception(exc: Exception) -> _HttpError | None:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _guarded(endpoint: Endpoint, verifier: OidcVerifier | None) -> Endpoint:
-    """Authenticate (if configured), run ``endpoint`` and turn every exception into JSON."""
+def _guarded(endpoint: Endpoint, verifier: OidcVerifier | None, route: str,
+             handler: WebhookHandler) -> Endpoint:
+    """Authenticate (if configured), run ``endpoint`` and turn every exception into JSON.
+
+    A refusal (4xx) is reported to ``handler.rejected`` (the ``request.rejected``
+    event) once the answer is decided: nothing was run or written for it.
+    """
 
     async def guarded(request: Request) -> Response:
         try:
@@ -177,9 +231,28 @@ def _guarded(endpoint: Endpoint, verifier: OidcVerifier | None) -> Endpoint:
             if mapped is None:
                 log.exception("unexpected error in webhook %s %s", request.method, request.url.path)
                 return error_response(500, "internal", "internal error")
-            return error_response(mapped.status, mapped.code, mapped.message, mapped.headers)
+            if mapped.status < 500:
+                _report(handler, request, route, mapped)
+            return error_response(mapped.status, mapped.code, mapped.message, mapped.headers,
+                                  mapped.field)
 
     return guarded
+
+
+#: A refusal's message is client-controlled in part: the event keeps a bounded prefix.
+_MAX_REPORTED_MESSAGE = 300
+
+
+def _report(handler: WebhookHandler, request: Request, route: str, error: _HttpError) -> None:
+    job_id = request.path_params.get("job_id")
+    try:
+        handler.rejected(Rejection(
+            route=route, status=error.status, code=error.code,
+            message=error.message[:_MAX_REPORTED_MESSAGE], field=error.field,
+            job_id=job_id if isinstance(job_id, str) and JOB_ID_PATTERN.fullmatch(job_id)
+            else None))
+    except Exception:  # reporting must never change the answer
+        log.warning("could not report a rejected request", exc_info=True)
 
 
 def _json_body(value: Mapping[str, Any]) -> JSONResponse:
@@ -204,12 +277,16 @@ def create_app(
 
     async def run(request: Request) -> Response:
         job_id = request.path_params["job_id"]
-        if not JOB_ID_PATTERN.match(job_id):
-            raise _HttpError(400, "invalid_request", "job id in the URL is not a valid job id")
+        if not JOB_ID_PATTERN.fullmatch(job_id):
+            raise _HttpError(400, "invalid_request", "job id in the URL is not a valid job id",
+                             field="job_id")
         if not _is_json_content_type(request.headers.get("content-type")):
-            raise _HttpError(415, "unsupported_media_type", "Content-Type must be application/json")
+            raise _HttpError(415, "unsupported_media_type", "Content-Type must be application/json",
+                             field="Content-Type")
+        headers = _lowered_headers(request)
+        check_task_headers(headers)
         body = await _read_body(request)
-        outcome = await handler.deliver(job_id, body, _lowered_headers(request))
+        outcome = await handler.deliver(job_id, body, headers)
         return JSONResponse(dict(outcome.body), status_code=outcome.status_code)
 
     async def master(request: Request) -> Response:
@@ -222,12 +299,17 @@ def create_app(
                 raise _HttpError(
                     400,
                     "invalid_request",
-                    "X-CloudScheduler-ScheduleTime is not an RFC 3339 timestamp",
+                    "X-CloudScheduler-ScheduleTime is not an RFC 3339 timestamp between "
+                    f"{format_instant(EARLIEST_INSTANT)} and {format_instant(LATEST_INSTANT)}",
+                    field="X-CloudScheduler-ScheduleTime",
                 ) from None
         body = await _read_body(request)
-        # The tick needs no body; one that is sent must still be JSON.
-        if body.strip() and not _is_json_content_type(request.headers.get("content-type")):
-            raise _HttpError(415, "unsupported_media_type", "Content-Type must be application/json")
+        # The tick needs no body; one that is sent must still be a JSON object.
+        if body.strip():
+            if not _is_json_content_type(request.headers.get("content-type")):
+                raise _HttpError(415, "unsupported_media_type",
+                                 "Content-Type must be application/json", field="Content-Type")
+            check_json_object(body)
         return _json_body(await handler.master_tick(schedule_time))
 
     async def health(request: Request) -> Response:
@@ -238,20 +320,26 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException) and exc.status_code == 405:
-            return error_response(405, "method_not_allowed", "method not allowed", exc.headers)
-        if isinstance(exc, HTTPException) and exc.status_code == 404:
-            return error_response(404, "not_found", "no such path")
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return error_response(status, "http_error", "request refused")
+            error = _HttpError(405, "method_not_allowed", "method not allowed", exc.headers)
+        elif isinstance(exc, HTTPException) and exc.status_code == 404:
+            error = _HttpError(404, "not_found", "no such path")
+        else:
+            status = exc.status_code if isinstance(exc, HTTPException) else 500
+            error = _HttpError(status, "http_error", "request refused")
+        if error.status < 500:
+            _report(handler, request, "other", error)
+        return error_response(error.status, error.code, error.message, error.headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled webhook error", exc_info=exc)
         return error_response(500, "internal", "internal error")
 
     routes = [
-        Route(f"{prefix}/run/{{job_id}}", _guarded(run, verifier), methods=["POST"]),
-        Route(f"{prefix}/master", _guarded(master, verifier), methods=["POST"]),
-        Route(f"{prefix}/health", _guarded(health, None), methods=["GET"]),
+        Route(f"{prefix}/run/{{job_id}}", _guarded(run, verifier, "run", handler),
+              methods=["POST"]),
+        Route(f"{prefix}/master", _guarded(master, verifier, "master", handler),
+              methods=["POST"]),
+        Route(f"{prefix}/health", _guarded(health, None, "health", handler), methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -16,7 +16,8 @@ def severity_of(event: TelemetryEvent) -> str:
     """Cloud Logging severity for an event: failures stand out, the rest is INFO."""
     if event.name == "job.failed":
         return "ERROR" if event.fields.get("final", True) else "WARNING"
-    if event.name in ("job.retry_scheduled", "loop.blocked", "master.job_skipped"):
+    if event.name in ("job.retry_scheduled", "loop.blocked", "master.job_skipped",
+                      "request.rejected"):
         return "WARNING"
     return "INFO"
 
