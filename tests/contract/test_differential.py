@@ -20,7 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zenjobs.stores.protocol import JobStore
-from zenjobs.stores.records import JobConfig, RunRecord, RunResult, RunStatus, Trigger
+from zenjobs.stores.records import (
+    KEEP,
+    ConfigEdit,
+    JobConfig,
+    NextRun,
+    RunRecord,
+    RunResult,
+    RunStatus,
+    Trigger,
+)
 
 from .conftest import BACKENDS, close_store, make_store
 
@@ -69,7 +78,7 @@ def create_op(run: RunRecord) -> Op:
 
 @st.composite
 def operations(draw: st.DrawFn) -> tuple[str, Op]:
-    kind = draw(st.sampled_from(["ensure", "update", "due", "claim", "create", "lease",
+    kind = draw(st.sampled_from(["ensure", "update", "edit", "due", "claim", "create", "lease",
                                  "finish", "skip", "reopen", "attempt", "attempt", "attempt"]))
     job, ex, holder = draw(jobs), draw(execs), draw(holders)
     if kind in ("lease", "finish", "skip", "reopen", "attempt"):
@@ -86,6 +95,10 @@ def operations(draw: st.DrawFn) -> tuple[str, Op]:
         change: object = draw(st.just(...) | st.none() | minutes.map(at))
         return kind, lambda s: s.update_job(job, config=JobConfig(enabled=enabled),
                                             next_run_at=change, now=T0)
+    if kind == "edit":
+        return kind, edit_op(job, draw(st.sampled_from(["enabled", "priority"])),
+                             draw(st.integers(0, 2)), draw(st.just(KEEP) | st.none() | minutes),
+                             at(draw(minutes)))
     if kind == "due":
         now, limit = at(draw(minutes)), draw(st.integers(0, 3))
         return kind, lambda s: s.due_jobs(now, limit)
@@ -113,6 +126,13 @@ def operations(draw: st.DrawFn) -> tuple[str, Op]:
     return kind, lambda s: s.reopen_run(job, ex, now)
 
 
+def edit_op(job: str, field: str, value: int, nxt: int | object | None, now: datetime) -> Op:
+    """A field-level edit whose plan moves ``next_run_at`` (or keeps it, for KEEP)."""
+    change = {field: bool(value) if field == "enabled" else value}
+    moved: NextRun = KEEP if nxt is KEEP else maybe_at(nxt if isinstance(nxt, int) else None)
+    return lambda s: s.edit_job(job, ConfigEdit(change, "ana", "set", lambda b, c: moved), now)
+
+
 def attempt_op(ex: str, holder: str, delta: int, now: datetime, status: RunStatus,
                finisher: str) -> Op:
     """One delivery of the record's current attempt (give or take ``delta``): lease, then end."""
@@ -135,7 +155,8 @@ async def outcome(call: Awaitable[Any]) -> Any:
 
 async def snapshot(store: JobStore) -> Any:
     return (await store.list_jobs(), await store.due_jobs(at(10), 10),
-            [await store.list_runs(job, 10) for job in JOBS])
+            [await store.list_runs(job, 10) for job in JOBS],
+            [await store.list_edits(job, 10) for job in JOBS])
 
 
 async def replay(name: str, root: Path, ops: list[tuple[str, Op]]) -> list[Any]:

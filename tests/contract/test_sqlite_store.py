@@ -32,7 +32,7 @@ async def test_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
     assert path.is_file()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT MAX(version) FROM zenjobs_schema").fetchone()[0] == 1
+        assert raw.execute("SELECT MAX(version) FROM zenjobs_schema").fetchone()[0] == 2
 
 
 def test_due_query_is_an_index_range_scan(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     SqliteJobStore(path).close()
     with sqlite3.connect(path) as raw:
         raw.execute("INSERT INTO zenjobs_schema (version) VALUES (?)", (SCHEMA_VERSION + 1,))
-    with pytest.raises(ConfigurationError, match="schema version 2"):
+    with pytest.raises(ConfigurationError, match=f"schema version {SCHEMA_VERSION + 1}"):
         SqliteJobStore(path)
 
 

@@ -146,6 +146,18 @@ def ensure_emulator() -> str:
     return _started.host
 
 
+def started() -> RunningEmulator:
+    """The emulator this test session started (fault-injection tests pause it by PID).
+
+    One found through ``$FIRESTORE_EMULATOR_HOST`` is not ours to pause: that fails.
+    """
+    if _started is None:
+        raise EmulatorError(
+            f"this test pauses the Firestore emulator, so the session must start its own: "
+            f"unset ${HOST_ENV}")
+    return _started
+
+
 def stop_started() -> None:
     """Stop the emulator :func:`ensure_emulator` started, if any (by its PID)."""
     global _started

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -82,6 +82,20 @@ def launch(name: str, command: list[str], ready: ReadyProbe, *, timeout: float,
         if left <= 0:
             stop_group(process.pid, process)
             raise error(f"{name} was not ready within {timeout:g}s: {' '.join(command)}")
+
+
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """Freeze the process group led by ``pid`` for the block (SIGSTOP, then SIGCONT).
+
+    A frozen emulator accepts connections and answers nothing, exactly like a
+    backend that hangs; its data survives, unlike a kill and restart.
+    """
+    os.killpg(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(pid, signal.SIGCONT)
 
 
 def stop_group(pid: int, process: subprocess.Popen[bytes] | None = None,

@@ -22,6 +22,7 @@ import click
 from .. import ops
 from ..schedule import format_instant
 from ..stores.protocol import JobStore
+from ..stores.records import EDIT_HISTORY, EditRecord
 from . import (
     ops_run,  # noqa: F401  (registers `zenjobs trigger` and `zenjobs replay`)
     ops_scheduler,  # noqa: F401  (registers `zenjobs scheduler ...`)
@@ -29,6 +30,7 @@ from . import (
 from .common import main, open_registry, registry_option
 from .ops_support import (
     Settings,
+    actor_option,
     close_quietly,
     open_store,
     parse_store_url,
@@ -68,13 +70,17 @@ def _with_store(settings: Settings, work: Callable[[JobStore], Awaitable[T]]) ->
 @registry_option
 @store_options
 @click.option("--reset", "reset", multiple=True, metavar="JOB",
-              help="Restore this job's document to the registry's config (repeatable).")
-def sync_command(registry_spec: str | None, reset: tuple[str, ...], **options: Any) -> None:
+              help="Restore this job's document to the registry's config (repeatable; "
+                   "recorded as an edit).")
+@actor_option
+def sync_command(registry_spec: str | None, reset: tuple[str, ...], actor: str,
+                 **options: Any) -> None:
     """Create missing job documents from the registry; report edited and orphan documents."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
     now = _now()
-    report = _with_store(settings, lambda store: ops.sync(registry, store, now, reset))
+    report = _with_store(settings, lambda store: ops.sync(registry, store, now, reset,
+                                                          actor=actor))
     for job_id in report.created:
         click.echo(f"created {job_id}")
     for job_id in report.reset:
@@ -110,12 +116,14 @@ def _print_change(change: ops.Change, verb: str) -> None:
 @registry_option
 @store_options
 @click.argument("job")
-def enable_command(registry_spec: str | None, job: str, **options: Any) -> None:
+@actor_option
+def enable_command(registry_spec: str | None, job: str, actor: str, **options: Any) -> None:
     """Enable JOB (its next slot is counted from now; missed slots are not caught up)."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
     now = _now()
-    change = _with_store(settings, lambda store: ops.enable(registry, store, job, now))
+    change = _with_store(settings, lambda store: ops.enable(registry, store, job, now,
+                                                            actor=actor))
     _print_change(change, "enabled")
 
 
@@ -123,12 +131,14 @@ def enable_command(registry_spec: str | None, job: str, **options: Any) -> None:
 @registry_option
 @store_options
 @click.argument("job")
-def disable_command(registry_spec: str | None, job: str, **options: Any) -> None:
+@actor_option
+def disable_command(registry_spec: str | None, job: str, actor: str, **options: Any) -> None:
     """Disable JOB: the master tick stops running it; queued runs are skipped."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
     now = _now()
-    change = _with_store(settings, lambda store: ops.disable(registry, store, job, now))
+    change = _with_store(settings, lambda store: ops.disable(registry, store, job, now,
+                                                             actor=actor))
     _print_change(change, "disabled")
 
 
@@ -163,8 +173,10 @@ def _duration_option(ctx: click.Context, param: click.Parameter,
 @click.option("--interval", default=None, metavar="DURATION", callback=_duration_option,
               help="New interval (periodic jobs): 15m, 90m, 1h, 1d.")
 @click.option("--timezone", "tz", default=None, metavar="TZ", help="IANA time zone.")
+@actor_option
 def set_command(registry_spec: str | None, job: str, cron: str | None,
-                interval: timedelta | None, tz: str | None, **options: Any) -> None:
+                interval: timedelta | None, tz: str | None, actor: str,
+                **options: Any) -> None:
     """Change JOB's cron or interval and/or time zone (validated before writing)."""
     if cron is None and interval is None and tz is None:
         raise click.UsageError("give --cron EXPR, --interval DURATION or --timezone TZ")
@@ -174,7 +186,7 @@ def set_command(registry_spec: str | None, job: str, cron: str | None,
     settings = Settings.load(options)
     now = _now()
     change = _with_store(settings, lambda store: ops.set_schedule(
-        registry, store, job, now, cron=cron, interval=interval, timezone=tz))
+        registry, store, job, now, cron=cron, interval=interval, timezone=tz, actor=actor))
     _print_change(change, "set")
 
 
@@ -187,14 +199,17 @@ def set_command(registry_spec: str | None, job: str, cron: str | None,
 @click.argument("job", required=False)
 @click.option("--runs", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Latest runs shown per job.")
+@click.option("--edits", type=click.IntRange(0, EDIT_HISTORY), default=5, show_default=True,
+              help="Latest recorded edits shown per job (who, when, old -> new).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def status_command(registry_spec: str | None, job: str | None, runs: int, as_json: bool,
-                   **options: Any) -> None:
-    """Show each job's config, next run, last runs and any misconfiguration."""
+def status_command(registry_spec: str | None, job: str | None, runs: int, edits: int,
+                   as_json: bool, **options: Any) -> None:
+    """Show each job's config, next run, last runs, recent edits and any misconfiguration."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
     now = _now()
-    statuses = _with_store(settings, lambda store: ops.status(registry, store, now, job, runs))
+    statuses = _with_store(settings, lambda store: ops.status(registry, store, now, job, runs,
+                                                              edits))
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
         return
@@ -224,3 +239,16 @@ def _print_status(item: ops.JobStatus) -> None:
         error = f"  {run.error}" if run.error else ""
         click.echo(f"  {format_instant(run.scheduled_for)}  {run.status:<25} {run.trigger:<8} "
                    f"attempt {run.attempt}  {took:>8}  {run.execution_id}{error}")
+    if item.edits:
+        click.echo("  edits (latest first):")
+    for edit in item.edits:
+        click.echo(f"  {format_instant(edit.at)}  #{edit.seq}  {edit.actor}  {edit.command}: "
+                   f"{edit_text(edit)}")
+
+
+def edit_text(edit: EditRecord) -> str:
+    """``cron "30 2 * * *" -> "0 3 * * *"; timezone "UTC" -> "Asia/Tokyo"`` (values as JSON)."""
+    if not edit.changes:
+        return "no config field changed"
+    return "; ".join(f"{c.field} {json.dumps(c.before)} -> {json.dumps(c.after)}"
+                     for c in edit.changes)

@@ -49,6 +49,7 @@ STORE_ENV = "ZENJOBS_STORE"
 DEBUG_ENV = "ZENJOBS_DEBUG"
 PROJECT_ENV = ("ZENJOBS_PROJECT", "GOOGLE_CLOUD_PROJECT")
 LOCATION_ENV = ("ZENJOBS_LOCATION",)
+ACTOR_ENV = "ZENJOBS_ACTOR"  # the same name as zenjobs.ops.ACTOR_ENV
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,23 @@ def _is_missing_credentials(exc: BaseException) -> bool:
 
 async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
+
+
+def _actor_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    from ..ops import resolve_actor
+
+    try:
+        return resolve_actor(value or None)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def actor_option(fn: F) -> F:
+    """``--actor``: who the recorded edit names (else $ZENJOBS_ACTOR, else user@host)."""
+    return click.option(
+        "--actor", envvar=ACTOR_ENV, default=None, metavar="NAME", callback=_actor_value,
+        help=f"Who makes this edit, recorded in the job's history (else ${ACTOR_ENV}, else "
+             "USER@HOST); 1 to 128 printable characters.")(fn)
 
 
 def store_options(fn: F) -> F:

@@ -17,10 +17,16 @@ Rules (``docs/operations.md``):
   patched field by field, because the unreadable values were replaced by
   defaults when the document was read and writing them back would hide the
   problem; ``sync --reset JOB`` restores the registry's config instead.
+* Every edit (``enable``, ``disable``, ``set``, ``sync --reset``) is field-level
+  and atomic in the store (:meth:`~zenjobs.stores.protocol.JobStore.edit_job`):
+  concurrent edits of different fields are all kept, and each is recorded with
+  its ``actor`` (:mod:`.actors`), time, and every field's old and new value;
+  :func:`status` shows the latest.
 """
 
 from __future__ import annotations
 
+from .actors import ACTOR_ENV, default_actor, resolve_actor
 from .edits import (
     Change,
     SyncReport,
@@ -32,18 +38,22 @@ from .edits import (
     set_schedule,
     sync,
 )
-from .status import JobStatus, RunSummary, misconfiguration, status
+from .status import JobStatus, RunSummary, edit_dict, misconfiguration, status
 
 __all__ = [
+    "ACTOR_ENV",
     "Change",
     "JobStatus",
     "RunSummary",
     "SyncReport",
     "config_differences",
+    "default_actor",
     "disable",
+    "edit_dict",
     "enable",
     "format_duration",
     "misconfiguration",
+    "resolve_actor",
     "schedule_text",
     "set_schedule",
     "status",

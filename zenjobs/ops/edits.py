@@ -1,9 +1,17 @@
-"""sync, enable, disable and set: the edits of job documents (rules in ``zenjobs.ops``)."""
+"""sync, enable, disable and set: the edits of job documents (rules in ``zenjobs.ops``).
+
+Every edit is one :meth:`~zenjobs.stores.protocol.JobStore.edit_job`: only the
+fields the command sets, applied by the store to the document as stored inside
+its atomic step, validated there against the merged config (the ``plan``
+callbacks below), and recorded with who and when. Reading the document here and
+writing it back whole would lose a concurrent edit of another field (issue 12:
+``enable`` and ``set`` at the same moment kept only one of the two).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from ..descriptor import JobDescriptor
@@ -12,9 +20,19 @@ from ..registry import ZenJobs
 from ..runtime.effective import config_from_descriptor, effective_descriptor
 from ..schedule import next_fire, require_utc
 from ..stores.protocol import JobStore
-from ..stores.records import JobConfig, JobRecord
+from ..stores.records import (
+    CONFIG_FIELD_NAMES,
+    KEEP,
+    ConfigEdit,
+    EditRecord,
+    EditResult,
+    JobConfig,
+    JobRecord,
+    NextRun,
+)
 from ..validation import cron_expression_error, interval_rule_error, timezone_error
 from ..vocabulary import JobType
+from .actors import resolve_actor
 
 # -- sync ------------------------------------------------------------------------------------
 
@@ -51,16 +69,19 @@ def _first_slot(desc: JobDescriptor, now: datetime) -> datetime | None:
 
 
 async def sync(registry: ZenJobs, store: JobStore, now: datetime,
-               reset: Iterable[str] = ()) -> SyncReport:
+               reset: Iterable[str] = (), *, actor: str | None = None) -> SyncReport:
     """Create missing job documents from the registry; restore those named in ``reset``.
 
-    A new document gets the registry's config and ``next_run_at`` = the job's
-    first slot after ``now``. An existing one is left exactly as it is (runtime
-    edits win) unless its job is in ``reset``: then config, ``next_run_at`` and
-    the ``misconfigured`` flag are rewritten from the registry. Every id in
-    ``reset`` must be registered (checked before anything is written).
+    What sync owns: the *creation* of a document (every config field from the
+    registry, ``next_run_at`` = the job's first slot after ``now``), nothing after
+    it. An existing document is left exactly as it is (runtime edits win) unless
+    its job is in ``reset``: then config, ``next_run_at`` and the ``misconfigured``
+    flag are rewritten from the registry in one recorded edit (command ``sync
+    --reset``, by ``actor``). Every id in ``reset`` must be registered (checked
+    before anything is written).
     """
     now = require_utc(now, "now")
+    who = resolve_actor(actor)
     to_reset = set(reset)
     for job_id in sorted(to_reset):
         registry.get(job_id)  # UnknownJobError before any write
@@ -72,14 +93,15 @@ async def sync(registry: ZenJobs, store: JobStore, now: datetime,
     for desc in registry:
         config = config_from_descriptor(desc)
         first = _first_slot(desc, now)
-        if desc.id in existing and desc.id in to_reset:
-            await store.update_job(desc.id, config=config, next_run_at=first,
-                                   misconfigured=None, now=now)
-            restored.append(desc.id)
-            continue
         record, new = await store.ensure_job(desc.id, config, first, now)
         if new:
             created.append(desc.id)
+            continue
+        if desc.id in to_reset:
+            restore = ConfigEdit({name: getattr(config, name) for name in CONFIG_FIELD_NAMES},
+                                 who, "sync --reset", _fixed_slot(first), restore=True)
+            await store.edit_job(desc.id, restore, now)
+            restored.append(desc.id)
             continue
         unchanged.append(desc.id)
         differs = config_differences(record.config, config)
@@ -91,12 +113,24 @@ async def sync(registry: ZenJobs, store: JobStore, now: datetime,
                       orphans=tuple(orphans))
 
 
+def _fixed_slot(first: datetime | None) -> Callable[[JobRecord, JobConfig], NextRun]:
+    def plan(before: JobRecord, config: JobConfig) -> NextRun:
+        return first
+
+    return plan
+
+
 # -- edits -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Change:
-    """One edit of one job: the field (group) changed, its value before and after."""
+    """One edit of one job: the field (group) changed, its value before and after.
+
+    ``before`` is the document as the store found it inside the edit's atomic
+    step (so it includes a concurrent edit made just before); ``edit`` is what
+    was recorded, None when nothing changed.
+    """
 
     job_id: str
     field: str
@@ -104,57 +138,80 @@ class Change:
     after: str
     next_run_at: datetime | None
     created: bool = False  # the document did not exist and was created from the registry
+    edit: EditRecord | None = None
 
     @property
     def changed(self) -> bool:
         return self.before != self.after
 
 
-async def _document(registry: ZenJobs, store: JobStore, job_id: str,
-                    now: datetime) -> tuple[JobDescriptor, JobRecord, bool]:
-    """The job's descriptor and document (created from the registry if missing, as sync would).
-
-    Refuses a misconfigured document: see the module docstring.
-    """
-    desc = registry.get(job_id)
-    record, created = await store.ensure_job(job_id, config_from_descriptor(desc),
-                                             _first_slot(desc, now), now)
+def _refuse_misconfigured(record: JobRecord) -> None:
+    """See the package docstring: unreadable fields were defaulted, never write them back."""
     if record.misconfigured:
+        job_id = record.job_id
         raise ConfigurationError(
             f"job {job_id!r}: the stored document is misconfigured ({record.misconfigured}); "
             f"fix it by hand or restore the registry's config with "
             f"`zenjobs sync --reset {job_id}`, then edit it again")
-    return desc, record, created
 
 
-async def enable(registry: ZenJobs, store: JobStore, job_id: str, now: datetime) -> Change:
+async def _document(registry: ZenJobs, store: JobStore, job_id: str,
+                    now: datetime) -> tuple[JobDescriptor, bool]:
+    """The job's descriptor; its document is created from the registry if missing (as sync).
+
+    Refuses a misconfigured document now (even for an edit that would change
+    nothing); the edit's plan checks again on the document it actually edits.
+    """
+    desc = registry.get(job_id)
+    record, created = await store.ensure_job(job_id, config_from_descriptor(desc),
+                                             _first_slot(desc, now), now)
+    _refuse_misconfigured(record)
+    return desc, created
+
+
+def _rescheduled(desc: JobDescriptor, now: datetime) -> Callable[[JobRecord, JobConfig], NextRun]:
+    """A plan: validate the merged config with the registration rules, next slot after ``now``."""
+    def plan(before: JobRecord, config: JobConfig) -> NextRun:
+        _refuse_misconfigured(before)
+        return _first_slot(effective_descriptor(desc, config), now)  # DefinitionError names it
+
+    return plan
+
+
+def _kept(before: JobRecord, config: JobConfig) -> NextRun:
+    """A plan that moves nothing: disabling a job with a broken schedule must still work."""
+    _refuse_misconfigured(before)
+    return KEEP
+
+
+async def enable(registry: ZenJobs, store: JobStore, job_id: str, now: datetime, *,
+                 actor: str | None = None) -> Change:
     """Enable ``job_id``; its next slot is recomputed from ``now``.
 
     Slots missed while the job was disabled are not caught up: like resuming a
     Cloud Scheduler job, the job fires next at its first slot after ``now``.
     """
     now = require_utc(now, "now")
-    desc, record, created = await _document(registry, store, job_id, now)
-    before = _enabled_text(record.config.enabled)
-    if record.config.enabled:
-        return Change(job_id, "enabled", before, before, record.next_run_at, created)
-    config = replace(record.config, enabled=True)
-    effective = effective_descriptor(desc, config)
-    updated = await store.update_job(job_id, config=config,
-                                     next_run_at=_first_slot(effective, now), now=now)
-    return Change(job_id, "enabled", before, _enabled_text(True), updated.next_run_at, created)
+    who = resolve_actor(actor)
+    desc, created = await _document(registry, store, job_id, now)
+    edit = ConfigEdit({"enabled": True}, who, "enable", _rescheduled(desc, now))
+    return _enabled_change(await store.edit_job(job_id, edit, now), created)
 
 
-async def disable(registry: ZenJobs, store: JobStore, job_id: str, now: datetime) -> Change:
+async def disable(registry: ZenJobs, store: JobStore, job_id: str, now: datetime, *,
+                  actor: str | None = None) -> Change:
     """Disable ``job_id``: the master tick no longer finds it due; runs already queued skip."""
     now = require_utc(now, "now")
-    _, record, created = await _document(registry, store, job_id, now)
-    before = _enabled_text(record.config.enabled)
-    if not record.config.enabled:
-        return Change(job_id, "enabled", before, before, record.next_run_at, created)
-    updated = await store.update_job(job_id, config=replace(record.config, enabled=False),
-                                     now=now)
-    return Change(job_id, "enabled", before, _enabled_text(False), updated.next_run_at, created)
+    who = resolve_actor(actor)
+    _, created = await _document(registry, store, job_id, now)
+    edit = ConfigEdit({"enabled": False}, who, "disable", _kept)
+    return _enabled_change(await store.edit_job(job_id, edit, now), created)
+
+
+def _enabled_change(result: EditResult, created: bool) -> Change:
+    return Change(result.job.job_id, "enabled", _enabled_text(result.before.config.enabled),
+                  _enabled_text(result.job.config.enabled), result.job.next_run_at, created,
+                  result.edit)
 
 
 def _enabled_text(enabled: bool) -> str:
@@ -185,31 +242,31 @@ def format_duration(seconds: int) -> str:
 
 async def set_schedule(registry: ZenJobs, store: JobStore, job_id: str, now: datetime, *,
                        cron: str | None = None, interval: timedelta | None = None,
-                       timezone: str | None = None) -> Change:
+                       timezone: str | None = None, actor: str | None = None) -> Change:
     """Change the cron (scheduled jobs) or interval (periodic jobs) and/or the time zone.
 
-    Everything is validated before the write; ``next_run_at`` becomes the first
-    slot of the new schedule after ``now``. A job's type comes from the code, so
-    a cron job cannot be given an interval or the reverse.
+    The arguments are validated before anything is written, and the merged
+    config (these fields over the document as stored at the write) before the
+    write; ``next_run_at`` becomes the first slot of the new schedule after
+    ``now``. A job's type comes from the code, so a cron job cannot be given an
+    interval or the reverse.
     """
     now = require_utc(now, "now")
+    who = resolve_actor(actor)
     desc = registry.get(job_id)
     _check_schedule_args(desc, cron, interval, timezone)
-    _, record, created = await _document(registry, store, job_id, now)
-    config = record.config
+    _, created = await _document(registry, store, job_id, now)
+    changes: dict[str, object] = {}
     if cron is not None:
-        config = replace(config, cron=cron.strip())
+        changes["cron"] = cron.strip()
     if interval is not None:
-        config = replace(config, interval_seconds=int(interval.total_seconds()))
+        changes["interval_seconds"] = int(interval.total_seconds())
     if timezone is not None:
-        config = replace(config, timezone=timezone)
-    effective = effective_descriptor(desc, config)  # DefinitionError names job and field
-    before, after = schedule_text(record.config), schedule_text(config)
-    if config == record.config:
-        return Change(job_id, "schedule", before, after, record.next_run_at, created)
-    first = _first_slot(effective, now)
-    updated = await store.update_job(job_id, config=config, next_run_at=first, now=now)
-    return Change(job_id, "schedule", before, after, updated.next_run_at, created)
+        changes["timezone"] = timezone
+    edit = ConfigEdit(changes, who, "set", _rescheduled(desc, now))
+    result = await store.edit_job(job_id, edit, now)
+    return Change(job_id, "schedule", schedule_text(result.before.config),
+                  schedule_text(result.job.config), result.job.next_run_at, created, result.edit)
 
 
 def _check_schedule_args(desc: JobDescriptor, cron: str | None, interval: timedelta | None,

@@ -12,7 +12,7 @@ from ..registry import ZenJobs
 from ..runtime.effective import config_from_descriptor, effective_descriptor
 from ..schedule import format_instant, require_utc
 from ..stores.protocol import JobStore
-from ..stores.records import JobConfig, JobRecord, RunRecord
+from ..stores.records import EditRecord, JobConfig, JobRecord, RunRecord
 from ..validation import registry_problems
 from .edits import schedule_text
 
@@ -74,6 +74,7 @@ class JobStatus:
     last_run_at: datetime | None
     misconfigured: str | None
     runs: tuple[RunSummary, ...]
+    edits: tuple[EditRecord, ...] = ()  # newest first
 
     @property
     def schedule(self) -> str:
@@ -105,7 +106,20 @@ class JobStatus:
             "last_status": self.last_status,
             "last_run_at": _instant(self.last_run_at),
             "runs": [run.to_dict() for run in self.runs],
+            "edits": [edit_dict(edit) for edit in self.edits],
         }
+
+
+def edit_dict(edit: EditRecord) -> dict[str, Any]:
+    """One recorded edit as ``zenjobs status --json`` prints it."""
+    return {
+        "seq": edit.seq,
+        "at": format_instant(edit.at),
+        "actor": edit.actor,
+        "command": edit.command,
+        "changes": [{"field": c.field, "before": c.before, "after": c.after}
+                    for c in edit.changes],
+    }
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -142,10 +156,12 @@ def misconfiguration(registry: ZenJobs, records: dict[str, JobRecord]) -> dict[s
 
 
 async def status(registry: ZenJobs, store: JobStore, now: datetime, job: str | None = None,
-                 runs: int = 5) -> list[JobStatus]:
+                 runs: int = 5, edits: int = 5) -> list[JobStatus]:
     """Every job (or only ``job``): registered ones in registry order, then orphan documents.
 
-    Raises :class:`UnknownJobError` when ``job`` is neither registered nor stored.
+    With each, its latest ``runs`` runs and ``edits`` recorded edits (one query
+    each, for a job that has a document). Raises :class:`UnknownJobError` when
+    ``job`` is neither registered nor stored.
     """
     now = require_utc(now, "now")
     if job is not None:
@@ -165,7 +181,9 @@ async def status(registry: ZenJobs, store: JobStore, now: datetime, job: str | N
         record = records.get(job_id)
         desc = registry.get(job_id) if job_id in registry else None
         recent = await store.list_runs(job_id, runs) if runs > 0 else []
-        result.append(_job_status(job_id, desc, record, reasons.get(job_id), recent, now))
+        history = await store.list_edits(job_id, edits) if edits > 0 and record is not None else []
+        item = _job_status(job_id, desc, record, reasons.get(job_id), recent, now)
+        result.append(replace(item, edits=tuple(history)))
     return result
 
 

@@ -19,6 +19,7 @@ from ..errors import InvalidRequestError, ZenjobsError
 from ..queues.protocol import TaskQueue
 from ..registry import ZenJobs
 from ..schedule import format_instant, next_fire, require_utc
+from ..stores.deadline import bounded, store_budget
 from ..stores.protocol import JobStore
 from ..stores.records import RunRecord, RunStatus, Trigger
 from ..telemetry.protocol import TelemetryEvent, TelemetrySink, emit_safely
@@ -45,14 +46,19 @@ class JobEngine:
                  batch_size: int = DEFAULT_BATCH_SIZE,
                  lease_grace: timedelta = DEFAULT_LEASE_GRACE,
                  instance: str | None = None, id_source: Callable[[], str] | None = None,
-                 heavy_runner: HeavyRunner | None = None) -> None:
+                 heavy_runner: HeavyRunner | None = None,
+                 store_deadline: float | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.registry = registry
         self.batch_size = batch_size
+        #: Seconds a delivery may wait on the store in all (None: unbounded); docs/runtime.md.
+        self.store_deadline = store_deadline
+        self._startup_store = store  # sync runs at start-up, off any request path: unbounded
         source = id_source or new_token
         self.deps = RuntimeDeps(
-            registry=registry, store=store, queue=queue, clock=clock, telemetry=telemetry,
+            registry=registry, store=bounded(store, store_deadline), queue=queue, clock=clock,
+            telemetry=telemetry,
             service_url=service_url, instance=instance or source(), lease_grace=lease_grace,
             heavy_runner=heavy_runner, id_source=source,
         )
@@ -91,7 +97,10 @@ class JobEngine:
         """``POST /_zenjobs/run/{job_id}``: decode the envelope and run that attempt."""
         self.registry.get(job_id)  # UnknownJobError (404) before parsing anything else
         envelope = decode_envelope(body, job_id)
-        return await run_delivery(self.deps, envelope)
+        if self.store_deadline is None:
+            return await run_delivery(self.deps, envelope)
+        with store_budget(self.store_deadline):
+            return await run_delivery(self.deps, envelope)
 
     async def master_tick(self, schedule_time: datetime | None) -> Mapping[str, Any]:
         """``POST /_zenjobs/master``: a tick at the scheduler's logical time, else now."""
@@ -130,8 +139,8 @@ class JobEngine:
         created: list[str] = []
         for desc in self.registry:
             first = next_fire(desc, instant) if desc.is_recurring else None
-            _, new = await self.store.ensure_job(desc.id, config_from_descriptor(desc), first,
-                                                 instant)
+            _, new = await self._startup_store.ensure_job(
+                desc.id, config_from_descriptor(desc), first, instant)
             if new:
                 created.append(desc.id)
         return created

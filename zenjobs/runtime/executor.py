@@ -31,6 +31,7 @@ from ..errors import ConfigurationError
 from ..queues.protocol import TaskQueue
 from ..registry import ZenJobs
 from ..schedule import next_tick
+from ..stores.deadline import DEFAULT_STORE_DEADLINE
 from ..stores.protocol import JobStore
 from ..stores.records import RunRecord
 from ..telemetry.cloud_logging import LogTelemetrySink
@@ -69,7 +70,8 @@ class ZenJobsExecutor:
                  id_source: Callable[[], str] | None = None,
                  heavy_runner: HeavyRunner | None = None,
                  settings: Mapping[str, str] | None = None,
-                 loop_lag_threshold: float | None = 0.25) -> None:
+                 loop_lag_threshold: float | None = 0.25,
+                 store_deadline: float | None = None) -> None:
         if mode == "production" and verifier is None:
             # An unauthenticated production webhook would let anyone run any job.
             raise ConfigurationError(
@@ -83,10 +85,11 @@ class ZenJobsExecutor:
         self._app: ASGIApp | None = None
         self._monitor: Any = None
         self._closers: list[Any] = []
+        self._store = store
         self._engine = JobEngine(
             jobs, store, queue if queue is not None else _NoQueue(), clock, telemetry,
             service_url=service_url, batch_size=batch_size, lease_grace=lease_grace,
-            id_source=id_source, heavy_runner=heavy_runner,
+            id_source=id_source, heavy_runner=heavy_runner, store_deadline=store_deadline,
         )
 
     # -- construction ------------------------------------------------------
@@ -99,7 +102,8 @@ class ZenJobsExecutor:
                     lease_grace: timedelta = DEFAULT_LEASE_GRACE,
                     id_source: Callable[[], str] | None = None,
                     heavy_runner: HeavyRunner | None = None,
-                    loop_lag_threshold: float | None = 0.25) -> ZenJobsExecutor:
+                    loop_lag_threshold: float | None = 0.25,
+                    store_deadline: float | None = None) -> ZenJobsExecutor:
         """An executor on an embedded store and a simulated queue; no cloud, no OIDC.
 
         ``store`` is a SQLite file path (created with its directory), ``":memory:"``
@@ -122,7 +126,7 @@ class ZenJobsExecutor:
                        clock=clock, telemetry=telemetry if telemetry is not None
                        else LogTelemetrySink(), service_url=service_url, batch_size=batch_size,
                        lease_grace=lease_grace, id_source=id_source, heavy_runner=heavy_runner,
-                       loop_lag_threshold=loop_lag_threshold)
+                       loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline)
         if queue is None:
             from ..queues.simulated import AsgiPusher, SimulatedCloudTasks
 
@@ -144,16 +148,22 @@ class ZenJobsExecutor:
                    clock: Clock | None = None, telemetry: TelemetrySink | None = None,
                    verifier: OidcVerifier | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                    loop_lag_threshold: float | None = 0.25,
+                   lease_grace: timedelta = DEFAULT_LEASE_GRACE,
+                   store_deadline: float | None = DEFAULT_STORE_DEADLINE,
                    environ: Mapping[str, str] | None = None) -> ZenJobsExecutor:
         """An executor on Firestore and Cloud Tasks, with OIDC required on the webhook.
 
         Each setting is taken from its argument, else from the environment
         (see :data:`PRODUCTION_ENV`); :class:`ConfigurationError` names every
-        one that is missing. ``store``/``queue``/``verifier`` may be injected
-        (tests, emulators); otherwise the GCP backends are imported here, and
-        the queue talks to the emulator at ``$CLOUD_TASKS_EMULATOR_HOST`` when
-        that is set, so a production-configured service runs against local
-        emulators (OIDC is still required on the webhook).
+        one that is missing. ``lease_grace`` is added to a job's timeout to
+        make its lease (gen-infra sizes the queues' backstop retries with the
+        default); ``store_deadline`` bounds, in seconds, how long one delivery
+        waits on Firestore in all before answering 503 (None: unbounded).
+        ``store``/``queue``/``verifier`` may be injected (tests, emulators);
+        otherwise the GCP backends are imported here, and the queue talks to the
+        emulator at ``$CLOUD_TASKS_EMULATOR_HOST`` when that is set, so a
+        production-configured service runs against local emulators (OIDC is
+        still required on the webhook).
         """
         env = os.environ if environ is None else environ
         settings = resolve_production_settings(
@@ -183,7 +193,8 @@ class ZenJobsExecutor:
                    clock=clock or SystemClock(),
                    telemetry=telemetry if telemetry is not None else LogTelemetrySink(),
                    service_url=url, verifier=verifier, batch_size=batch_size,
-                   settings=settings, loop_lag_threshold=loop_lag_threshold)
+                   lease_grace=lease_grace, settings=settings,
+                   loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline)
 
     # -- accessors ---------------------------------------------------------
 
@@ -193,7 +204,8 @@ class ZenJobsExecutor:
 
     @property
     def store(self) -> JobStore:
-        return self._engine.store
+        """The store as configured (the engine reaches it through its deadline, if any)."""
+        return self._store
 
     @property
     def queue(self) -> TaskQueue:

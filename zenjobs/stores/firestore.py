@@ -35,7 +35,18 @@ from .firestore_io import CONFLICTS as CONFLICTS
 from .firestore_io import RUNS_SUBCOLLECTION as RUNS_SUBCOLLECTION
 from .firestore_io import TRANSIENT as TRANSIENT
 from .firestore_io import Documents, FirestoreDocuments, Writes
-from .records import JobConfig, JobRecord, LeaseOutcome, LeaseResult, RunRecord, RunResult
+from .records import (
+    EDIT_HISTORY,
+    ConfigEdit,
+    EditRecord,
+    EditResult,
+    JobConfig,
+    JobRecord,
+    LeaseOutcome,
+    LeaseResult,
+    RunRecord,
+    RunResult,
+)
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncCollectionReference, AsyncQuery
@@ -49,6 +60,8 @@ DUE_INDEXES = (
     (("enabled", "ASCENDING"), ("priority", "DESCENDING"), ("next_run_at", "ASCENDING")),
 )
 TTL_FIELD = "expire_at"  # a TTL policy on collection group ``runs`` deletes old records
+#: ``{collection}/{job_id}/edits/{seq % EDIT_HISTORY}``: the job's latest edits, a ring.
+EDITS_SUBCOLLECTION = "edits"
 
 
 class FirestoreJobStore(FirestoreDocuments):
@@ -125,6 +138,71 @@ class FirestoreJobStore(FirestoreDocuments):
             return codec.decode_job(job_id, {**kept, **changes}), {0: writes}
 
         return await self._compare_and_set("update_job", [self._job_ref(job_id)], decide)
+
+    async def edit_job(self, job_id: str, edit: ConfigEdit, now: datetime) -> EditResult:
+        """Update only the changed fields, conditioned on the document as read; record the edit.
+
+        One compare-and-set on the job document: a concurrent edit of another field
+        makes the commit fail, and the edit is applied again to the document as it
+        is then, so both are kept. The history entry goes in the same batch, at
+        slot ``seq % EDIT_HISTORY`` of ``edits``, numbered by the document's
+        ``edit_count``: bounded, and never read before it is written.
+        """
+        from google.cloud.firestore import DELETE_FIELD
+
+        def decide(docs: Documents) -> tuple[EditResult, Writes]:
+            data = docs[0]
+            if data is None:
+                raise UnknownJobError(job_id)
+            job = codec.decode_job(job_id, data)
+            edited = t.edited_job(job, edit, now, codec.edit_count(data) + 1)
+            if edited is None:
+                return EditResult(job, job, None), {}
+            new, record = edited
+            encoded = codec.encode_config(new.config)
+            changes: dict[str, Any] = {"updated_at": new.updated_at, codec.EDIT_COUNT: record.seq}
+            stale: list[str] = []
+            if edit.restore:  # as update_job with a config: fields zenjobs never writes go
+                changes.update(encoded, job_id=job_id, misconfigured=None)
+                stale = [name for name in data if name not in codec.JOB_FIELDS]
+            else:
+                changes.update({c.field: encoded[c.field] for c in record.changes})
+            if new.next_run_at != job.next_run_at:
+                changes["next_run_at"] = new.next_run_at
+            kept = {name: value for name, value in data.items() if name not in stale}
+            update = {**changes, **{self.client().field_path(name): DELETE_FIELD
+                                    for name in stale}}
+            after = codec.decode_job(job_id, {**kept, **changes})
+            return EditResult(job, after, record), {
+                0: update, self._edit_path(job_id, record.seq): codec.encode_edit(record)}
+
+        return await self._compare_and_set("edit_job", [self._job_ref(job_id)], decide)
+
+    def _edit_path(self, job_id: str, seq: int) -> str:
+        return f"{self.collection}/{job_id}/{EDITS_SUBCOLLECTION}/{seq % EDIT_HISTORY:02d}"
+
+    async def list_edits(self, job_id: str, limit: int) -> list[EditRecord]:
+        """One query on ``edits`` ordered by ``seq`` (a single-field index Firestore keeps)."""
+        if limit <= 0:
+            return []
+        from google.cloud.firestore import Query
+
+        query = (self._job_ref(job_id).collection(EDITS_SUBCOLLECTION)
+                 .order_by("seq", direction=Query.DESCENDING).limit(limit))
+
+        async def collect() -> list[EditRecord]:
+            edits = []
+            async for s in query.stream(**self._rpc()):
+                record, problems = codec.decode_edit(job_id, s.to_dict() or {})
+                if problems:
+                    log.warning("edit record %s/%s has problems: %s", job_id, s.id,
+                                "; ".join(problems))
+                edits.append(record)
+            return edits
+
+        edits = await self._guard("list_edits", collect())
+        self._count("list_edits", max(1, len(edits)))
+        return edits
 
     async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
         """Due jobs by priority desc, next_run_at asc; documents read = due jobs returned.

@@ -44,13 +44,24 @@ from .config_codec import (
     read_int,
     read_str,
 )
-from .records import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
+from .records import (
+    EditRecord,
+    FieldChange,
+    JobConfig,
+    JobRecord,
+    RunRecord,
+    RunStatus,
+    Trigger,
+)
 
 UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 STATE_FIELDS = ("next_run_at", "last_status", "last_run_at", "last_execution_id",
                 "misconfigured", "updated_at")
-JOB_FIELDS = frozenset(("job_id", *CONFIG_FIELDS, *STATE_FIELDS))
+#: Edits recorded so far (``jobs/{id}/edits/{seq % EDIT_HISTORY}`` holds edit ``seq``).
+EDIT_COUNT = "edit_count"
+JOB_FIELDS = frozenset(("job_id", *CONFIG_FIELDS, *STATE_FIELDS, EDIT_COUNT))
 RUN_FIELDS = frozenset(("job_id", "execution_id", "trigger", "scheduled_for", "status", "attempt",
                         "payload_json", "created_at", "started_at", "finished_at", "duration_ms",
                         "error_type", "error_message", "next_attempt_at", "lease_holder",
@@ -112,6 +123,52 @@ def decode_job(job_id: str, data: Mapping[str, Any]) -> JobRecord:
     return replace(record, misconfigured=reason)
 
 
+# -- edit history ----------------------------------------------------------------------------
+
+def edit_count(data: Mapping[str, Any]) -> int:
+    """How many edits the job document says were recorded (0 when absent or unreadable).
+
+    Not a config field: an unreadable count only means the next edit reuses a slot.
+    """
+    try:
+        count = read_int(data.get(EDIT_COUNT, 0))
+    except FieldProblem:
+        return 0
+    return max(count, 0)
+
+
+def encode_edit(record: EditRecord) -> dict[str, Any]:
+    return {
+        "job_id": record.job_id,
+        "seq": record.seq,
+        "at": record.at,
+        "actor": record.actor,
+        "command": record.command,
+        "changes": [{"field": c.field, "before": c.before, "after": c.after}
+                    for c in record.changes],
+    }
+
+
+def decode_edit(job_id: str, data: Mapping[str, Any]) -> tuple[EditRecord, list[str]]:
+    """Parse an edit document; never raises (history is informative, kept readable)."""
+    r = FieldReader(data)
+    changes: list[FieldChange] = []
+    raw = data.get("changes")
+    if isinstance(raw, list):
+        for index, item in enumerate(raw):
+            if isinstance(item, Mapping) and isinstance(item.get("field"), str):
+                changes.append(FieldChange(item["field"], item.get("before"), item.get("after")))
+            else:
+                r.problems.append(f"field 'changes': item {index}: {describe(item)}")
+    elif raw is not None:
+        r.problems.append(f"field 'changes': expected an array, got {describe(raw)}")
+    record = EditRecord(
+        job_id=job_id, seq=r.get("seq", read_int, 0), at=r.get("at", read_instant, EPOCH),
+        actor=r.get("actor", read_str, "?"), command=r.get("command", read_str, "?"),
+        changes=tuple(changes))
+    return record, r.problems
+
+
 # -- run records -----------------------------------------------------------------------------
 
 def expire_at(run: RunRecord, retention: timedelta) -> datetime:
@@ -162,8 +219,6 @@ def _json(value: object) -> Any:
     except ValueError as exc:
         raise FieldProblem(f"expected JSON text, got {text[:40]!r}: {exc}") from None
 
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def decode_run(job_id: str, execution_id: str, data: Mapping[str, Any]

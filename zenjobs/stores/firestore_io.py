@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Documents = list[Mapping[str, Any] | None]  # what was read, None for an absent document
-Writes = dict[int, dict[str, Any]]  # index into the documents read -> fields to write
+#: Index into the documents read -> fields to write (an update conditioned on the read, or
+#: a create of one read absent); or a document path (``collection/id/...``) -> the whole
+#: document, ``set`` without being read (one the same batch's conditioned write guards).
+Writes = dict[int | str, dict[str, Any]]
 
 #: Failures worth retrying: the common ones, a transaction aborted by contention, an
 #: unknown or cancelled RPC, and ``RetryError`` (read retries gave up on transient errors).
@@ -153,7 +156,9 @@ class FirestoreDocuments:
         again, so it is serialisable without holding locks. (Lock-based
         transactions were tried first: under a burst of claims every contender
         holds a read lock and waits to upgrade it, and on the emulator rounds of
-        them timed out with no winner at all.)
+        them timed out with no winner at all.) A write keyed by a path is not read
+        first: it is safe only beside a conditioned write that decides it (an edit's
+        history entry, numbered by the job document it is committed with).
         """
         from google.api_core import exceptions as gexc
 
@@ -165,6 +170,9 @@ class FirestoreDocuments:
             client = self.client()
             batch = client.batch()
             for index, data in writes.items():
+                if isinstance(index, str):
+                    batch.set(client.document(index), data)
+                    continue
                 snapshot = snapshots[index]
                 if snapshot.exists:
                     unchanged = client.write_option(last_update_time=snapshot.update_time)

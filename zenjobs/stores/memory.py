@@ -18,7 +18,18 @@ from datetime import datetime
 
 from ..errors import UnknownJobError
 from . import transitions as t
-from .records import JobConfig, JobRecord, LeaseOutcome, LeaseResult, RunRecord, RunResult
+from .records import (
+    EDIT_HISTORY,
+    ConfigEdit,
+    EditRecord,
+    EditResult,
+    JobConfig,
+    JobRecord,
+    LeaseOutcome,
+    LeaseResult,
+    RunRecord,
+    RunResult,
+)
 
 
 class MemoryJobStore:
@@ -28,6 +39,7 @@ class MemoryJobStore:
         self._lock = threading.Lock()
         self._jobs: dict[str, JobRecord] = {}
         self._runs: dict[str, dict[str, RunRecord]] = {}  # job_id -> execution_id -> run
+        self._edits: dict[str, list[EditRecord]] = {}  # job_id -> latest edits, oldest first
 
     def close(self) -> None:
         """Nothing to release; present so every store can be closed the same way."""
@@ -71,6 +83,28 @@ class MemoryJobStore:
             job = t.updated_job(job, config, next_run_at, misconfigured, now)
             self._jobs[job_id] = job
             return job
+
+    async def edit_job(self, job_id: str, edit: ConfigEdit, now: datetime) -> EditResult:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise UnknownJobError(job_id)
+            history = self._edits.setdefault(job_id, [])
+            seq = history[-1].seq + 1 if history else 1
+            edited = t.edited_job(job, edit, now, seq)
+            if edited is None:
+                return EditResult(job, job, None)
+            new, record = edited
+            self._jobs[job_id] = new
+            history.append(record)
+            del history[:-EDIT_HISTORY]
+            return EditResult(job, new, record)
+
+    async def list_edits(self, job_id: str, limit: int) -> list[EditRecord]:
+        if limit <= 0:
+            return []
+        with self._lock:
+            return list(reversed(self._edits.get(job_id, [])))[:limit]
 
     async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
         if limit <= 0:

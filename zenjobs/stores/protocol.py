@@ -15,7 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .records import JobConfig, JobRecord, LeaseResult, RunRecord, RunResult
+from .records import (
+    ConfigEdit,
+    EditRecord,
+    EditResult,
+    JobConfig,
+    JobRecord,
+    LeaseResult,
+    RunRecord,
+    RunResult,
+)
 
 
 @runtime_checkable
@@ -37,7 +46,29 @@ class JobStore(Protocol):
     async def update_job(self, job_id: str, *, config: JobConfig | None = None,
                          next_run_at: datetime | object | None = ...,
                          misconfigured: str | object | None = ..., now: datetime) -> JobRecord:
-        """Overwrite config and/or state fields (``...`` = leave unchanged)."""
+        """Overwrite config and/or state fields (``...`` = leave unchanged).
+
+        The config is written whole: a caller that reads, changes a field and
+        writes back can lose a concurrent edit. Operators' edits use :meth:`edit_job`.
+        """
+        ...
+
+    async def edit_job(self, job_id: str, edit: ConfigEdit, now: datetime) -> EditResult:
+        """Apply a field-level config edit to the stored document and record it, atomically.
+
+        In one atomic step: read the document, apply only ``edit.changes`` to it
+        (:func:`~.transitions.edited_job`: ``edit.plan`` validates the merged config
+        and picks ``next_run_at``), write only the fields that changed and append
+        the edit to the job's history (the latest
+        :data:`~.records.EDIT_HISTORY` are kept). Concurrent edits of different
+        fields are all kept; of the same field, the last writer wins and both are
+        recorded. An edit that changes nothing writes nothing. Raises
+        :class:`~zenjobs.errors.UnknownJobError` when the job has no document.
+        """
+        ...
+
+    async def list_edits(self, job_id: str, limit: int) -> list[EditRecord]:
+        """The job's recorded edits, newest first, at most ``limit``: one query."""
         ...
 
     async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:

@@ -10,9 +10,10 @@ which store they came from.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 
 class RunStatus(str, enum.Enum):
@@ -139,3 +140,126 @@ class RunResult:
     error_message: str | None = None
     next_attempt: int | None = None  # set with RETRY_SCHEDULED
     next_attempt_at: datetime | None = None
+
+
+# -- field-level config edits and their history (``JobStore.edit_job``) ---------------------------
+
+#: Longest ``actor`` an edit records (a user@host, a service account email).
+ACTOR_MAX_LENGTH = 128
+#: Edits kept per job: older ones are dropped as new ones are recorded.
+EDIT_HISTORY = 50
+
+
+class Keep(enum.Enum):
+    """``next_run_at`` stays as stored: the edit does not move the schedule."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+NextRun = datetime | None | Literal[Keep.KEEP]
+#: Called by the store inside its atomic step, with the document as stored now and the
+#: config after the edit: raises to refuse the edit (validation against the merged
+#: config, never a stale copy), else returns the job's new ``next_run_at`` or KEEP.
+EditPlan = Callable[[JobRecord, JobConfig], NextRun]
+
+CONFIG_FIELD_NAMES = tuple(f.name for f in fields(JobConfig))
+
+
+def actor_problem(actor: object) -> str | None:
+    """Why ``actor`` cannot be recorded as who made an edit, or None when it can.
+
+    Bounded and printable, because it is shown by ``zenjobs status`` and stored in
+    every backend as is.
+    """
+    if not isinstance(actor, str):
+        return f"must be a string, got {type(actor).__name__}"
+    if not actor.strip():
+        return "must not be empty"
+    if len(actor) > ACTOR_MAX_LENGTH:
+        return f"must be at most {ACTOR_MAX_LENGTH} characters, got {len(actor)}"
+    if not actor.isprintable() or actor != actor.strip():
+        return f"must be printable text without surrounding spaces, got {actor!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class ConfigEdit:
+    """A field-level edit of one job's config, for :meth:`JobStore.edit_job`.
+
+    ``changes`` holds only the config fields the edit sets (``{"enabled": False}``);
+    the store applies them to the document as stored *inside* its atomic step, so
+    a concurrent edit of another field is never lost. ``restore`` (``sync
+    --reset``) sets every field, drops fields zenjobs never writes and clears
+    ``misconfigured``. ``command`` says what made the edit (``enable``, ``set``).
+    """
+
+    changes: Mapping[str, Any]
+    actor: str
+    command: str
+    plan: EditPlan | None = None  # None: next_run_at kept, nothing validated
+    restore: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.changes) - set(CONFIG_FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"ConfigEdit: unknown config field(s) {unknown}")
+        if not self.changes:
+            raise ValueError("ConfigEdit: no field to change")
+        if self.restore and set(self.changes) != set(CONFIG_FIELD_NAMES):
+            raise ValueError("ConfigEdit: restore sets every config field")
+        problem = actor_problem(self.actor)
+        if problem:
+            raise ValueError(f"ConfigEdit: actor {problem}")
+        if not self.command or len(self.command) > 64 or not self.command.isprintable():
+            raise ValueError(f"ConfigEdit: command must be short printable text, "
+                             f"got {self.command!r}")
+        # Lists become tuples, as JobConfig holds them (so equal configs compare equal).
+        object.__setattr__(self, "changes", {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in self.changes.items()})
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One config field an edit changed: its value before and after, JSON-shaped.
+
+    Values are as ``zenjobs status --json`` prints a config: instants and dates
+    as ISO text, lists as lists.
+    """
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class EditRecord:
+    """One recorded edit of one job: who, when, what, and each field's old and new value.
+
+    ``seq`` counts the job's edits from 1 (the newest has the highest); the store
+    keeps the latest :data:`EDIT_HISTORY`.
+    """
+
+    job_id: str
+    seq: int
+    at: datetime
+    actor: str
+    command: str
+    changes: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What :meth:`JobStore.edit_job` did: the document before and after, and the record.
+
+    ``edit`` is None when nothing differed: nothing was written or recorded.
+    """
+
+    before: JobRecord
+    job: JobRecord
+    edit: EditRecord | None
+
+    @property
+    def changed(self) -> bool:
+        return self.edit is not None

@@ -36,9 +36,20 @@ from types import TracebackType
 from typing import TypeVar
 
 from ..errors import BackendUnavailableError, ConfigurationError, UnknownJobError
+from . import sqlite_edits as edits
 from . import sqlite_schema as schema
 from . import transitions as t
-from .records import JobConfig, JobRecord, LeaseOutcome, LeaseResult, RunRecord, RunResult
+from .records import (
+    ConfigEdit,
+    EditRecord,
+    EditResult,
+    JobConfig,
+    JobRecord,
+    LeaseOutcome,
+    LeaseResult,
+    RunRecord,
+    RunResult,
+)
 from .sqlite_schema import DUE_QUERY, SCHEMA_VERSION
 
 __all__ = ["DEFAULT_DEV_PATH", "DUE_QUERY", "SCHEMA_VERSION", "SqliteJobStore"]
@@ -85,16 +96,26 @@ class SqliteJobStore:
             raise
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        for statement in schema.SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        version = conn.execute("SELECT MAX(version) FROM zenjobs_schema").fetchone()[0]
-        if version is None:
-            conn.execute("INSERT INTO zenjobs_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif version > SCHEMA_VERSION:
+        """Create what is missing and record the version (in one ``BEGIN IMMEDIATE``).
+
+        Every statement is ``CREATE ... IF NOT EXISTS``, so an older file (version 1,
+        before ``job_edits``) is brought up to date in place; a newer one is refused.
+        """
+        version = None
+        if conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'zenjobs_schema'").fetchone() is not None:
+            version = conn.execute("SELECT MAX(version) FROM zenjobs_schema").fetchone()[0]
+        if version is not None and version > SCHEMA_VERSION:
             raise ConfigurationError(
                 f"SQLite store {self.path!r} has schema version {version}; this zenjobs "
                 f"understands up to {SCHEMA_VERSION}: upgrade zenjobs or use another file")
+        for statement in (schema.SCHEMA + edits.SCHEMA).split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        if version is None:
+            conn.execute("INSERT INTO zenjobs_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif version < SCHEMA_VERSION:
+            conn.execute("UPDATE zenjobs_schema SET version = ?", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         """Close the connection (safe to call twice); later calls raise BackendUnavailableError."""
@@ -225,6 +246,27 @@ class SqliteJobStore:
             return written
 
         return await self._write(tx)
+
+    async def edit_job(self, job_id: str, edit: ConfigEdit, now: datetime) -> EditResult:
+        def tx(conn: sqlite3.Connection) -> EditResult:
+            job = schema.get_job(conn, job_id)
+            if job is None:
+                raise UnknownJobError(job_id)
+            edited = t.edited_job(job, edit, now, edits.next_seq(conn, job_id))
+            if edited is None:
+                return EditResult(job, job, None)
+            new, record = edited
+            edits.write_edit(conn, job, new, record, edit.restore)
+            written = schema.get_job(conn, job_id)  # as stored, like update_job
+            assert written is not None
+            return EditResult(job, written, record)
+
+        return await self._write(tx)
+
+    async def list_edits(self, job_id: str, limit: int) -> list[EditRecord]:
+        if limit <= 0:
+            return []
+        return await self._read(lambda conn: edits.list_edits(conn, job_id, limit))
 
     async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]:
         if limit <= 0:

@@ -32,7 +32,8 @@ from .records import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 log = logging.getLogger("zenjobs.stores.sqlite")
 
-SCHEMA_VERSION = 1
+#: 1: jobs and runs; 2: adds ``job_edits`` (:mod:`.sqlite_edits`), created on open.
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS zenjobs_schema (version INTEGER NOT NULL);

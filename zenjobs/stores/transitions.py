@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ..errors import PayloadError
+from .config_codec import encode_config
 from .records import (
+    CONFIG_FIELD_NAMES,
+    KEEP,
+    ConfigEdit,
+    EditRecord,
+    FieldChange,
     JobConfig,
     JobRecord,
     LeaseOutcome,
@@ -99,6 +105,67 @@ def updated_job(job: JobRecord, config: JobConfig | None, next_run_at: datetime 
             raise TypeError(f"misconfigured must be a str or None, got {misconfigured!r}")
         changes["misconfigured"] = misconfigured
     return replace(job, **changes)
+
+
+def history_values(config: JobConfig) -> dict[str, Any]:
+    """The config as an edit's history records it: JSON-shaped, instants as ISO text."""
+    return encode_config(config, lambda instant: None if instant is None
+                         else to_utc(instant, "start_at").isoformat())
+
+
+def _type_problem(name: str, value: Any) -> str | None:
+    """What is wrong with the type of config field ``name``'s value, if anything."""
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_date(v: Any) -> bool:
+        return isinstance(v, date) and not isinstance(v, datetime)
+
+    ok = {
+        "enabled": lambda v: isinstance(v, bool),
+        "cron": lambda v: v is None or isinstance(v, str),
+        "interval_seconds": lambda v: v is None or is_int(v),
+        "timezone": lambda v: isinstance(v, str),
+        "start_at": lambda v: v is None or isinstance(v, datetime),
+        "end_at": lambda v: v is None or is_date(v),
+        "skip_dates": lambda v: isinstance(v, tuple) and all(is_date(d) for d in v),
+        "dependencies": lambda v: isinstance(v, tuple) and all(isinstance(d, str) for d in v),
+        "max_retries": is_int,
+        "priority": is_int,
+    }[name](value)
+    return None if ok else f"wrong type {type(value).__name__} {value!r}"
+
+
+def edited_job(job: JobRecord, edit: ConfigEdit, now: datetime,
+               seq: int) -> tuple[JobRecord, EditRecord] | None:
+    """The job after a field-level edit and the edit's record (number ``seq``), or None.
+
+    The edit's fields are applied to ``job`` as stored now (read in the same
+    atomic step), so a concurrent edit of another field is kept. None when no
+    field changes: nothing is written or recorded (a restore always is). Otherwise
+    ``edit.plan`` sees the merged config (it may refuse it by raising) and decides
+    ``next_run_at``.
+    """
+    now = to_utc(now, "now")
+    for name, value in edit.changes.items():
+        problem = _type_problem(name, value)
+        if problem:
+            raise ValueError(f"job {job.job_id!r}, config field {name!r}: {problem}")
+    config = normalize_config(replace(job.config, **edit.changes))
+    before, after = history_values(job.config), history_values(config)
+    names = CONFIG_FIELD_NAMES if edit.restore else [
+        name for name in CONFIG_FIELD_NAMES if name in edit.changes]
+    changes = tuple(FieldChange(name, before[name], after[name]) for name in names
+                    if before[name] != after[name])
+    if not changes and not edit.restore:
+        return None
+    next_run_at = KEEP if edit.plan is None else edit.plan(job, config)
+    new = replace(job, config=config, updated_at=now)
+    if next_run_at is not KEEP:
+        new = replace(new, next_run_at=opt_utc(next_run_at, "next_run_at"))
+    if edit.restore:
+        new = replace(new, misconfigured=None)
+    return new, EditRecord(job.job_id, seq, now, edit.actor, edit.command, changes)
 
 
 def is_due(job: JobRecord, now: datetime) -> bool:
