@@ -137,3 +137,30 @@ async def test_a_token_is_cached_against_the_certificates_that_verified_it(key: 
     assert fetch.calls == 2
     with pytest.raises(AuthenticationError):  # `key` is gone from the current certificates
         await verifier.verify(old_token)
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer", "Bearer ", "Basic dXNlcjpwdw==", "Bearer a.b", "Bearer a.b.c.d", "Bearer a..c",
+    "Bearer a.b.c extra", "Bearer a.b.\u00e9", "Token a.b.c", "Bearer\ta.b.c",
+    "Bearer " + "a" * 20_000 + ".b.c",
+])
+async def test_an_authorization_header_that_is_not_bearer_and_a_jwt_is_refused_unread(
+        key: Key, header: str) -> None:
+    fetch = CountingFetch(key, max_age=300)
+    verifier = OidcVerifier(AUDIENCE, [INVOKER], fetch=fetch, monotonic=fetch.monotonic)
+    with pytest.raises(AuthenticationError):
+        await verifier.verify_header(header)
+    assert fetch.calls == 0  # refused by its form: no decoding, no certificate fetch
+
+
+def test_a_refused_token_names_the_authorization_header(key: Key) -> None:
+    fetch = CountingFetch(key, max_age=300)
+    verifier = OidcVerifier(AUDIENCE, [INVOKER], fetch=fetch, monotonic=fetch.monotonic)
+    handler = RecordingHandler()
+    with serve_app(create_app(handler, verifier=verifier)) as base_url:
+        response = httpx.post(f"{base_url}/_zenjobs/master", headers={"Authorization": "x"},
+                              trust_env=False)
+    assert response.status_code == 401
+    assert response.json()["error"]["field"] == "Authorization"
+    assert [(r.status, r.field) for r in handler.rejections] == [(401, "Authorization")]
+    assert handler.ticks == []

@@ -42,6 +42,10 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 #: Tokens longer than this are refused before any parsing (Google's are ~1 KB).
 MAX_TOKEN_CHARS = 16_384
+#: ``Bearer`` and a compact JWS: three base64url segments (RFC 6750, RFC 7515). Anything
+#: else in the header is refused before any decoding or certificate fetch.
+_SEGMENT = r"[A-Za-z0-9_-]+"
+_BEARER = re.compile(rf"^(?i:bearer) +({_SEGMENT}\.{_SEGMENT}\.{_SEGMENT})\Z")
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -131,10 +135,13 @@ class OidcVerifier:
         """Verify an ``Authorization`` header value; raise 401/403 errors."""
         if not authorization:
             raise AuthenticationError("missing Authorization: Bearer token")
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError("Authorization header must be 'Bearer <token>'")
-        return await self.verify(token.strip())
+        if len(authorization) > MAX_TOKEN_CHARS + 16:
+            raise AuthenticationError("token too long")
+        match = _BEARER.fullmatch(authorization.strip())
+        if match is None:
+            raise AuthenticationError("Authorization header must be 'Bearer <JWT>' "
+                                      "(three base64url segments)")
+        return await self.verify(match.group(1))
 
     async def verify(self, token: str) -> VerifiedIdentity:
         """Verify one ID token; :class:`AuthenticationError` or :class:`PermissionDeniedError`."""

@@ -204,9 +204,10 @@ def _map_exception(exc: Exception) -> _HttpError | None:
             retry,
         )
     if isinstance(exc, AuthenticationError):
-        return _HttpError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"})
+        return _HttpError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"},
+                          field="Authorization")
     if isinstance(exc, PermissionDeniedError):
-        return _HttpError(403, "permission_denied", str(exc))
+        return _HttpError(403, "permission_denied", str(exc), field="Authorization")
     return None
 
 
