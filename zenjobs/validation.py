@@ -9,6 +9,7 @@ instead of stopping at the first, so ``zenjobs validate`` lists them all.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -150,8 +151,81 @@ def check_descriptor(d: JobDescriptor) -> None:
         raise fail("description", "must be a string")
 
 
+#: The geographic areas of the IANA database: every zone named ``Area/Location``
+#: with one of these areas is a place, with that place's whole history of offsets
+#: and daylight-saving rules. Only these, ``UTC`` and ``Etc/UTC`` are accepted.
+ZONE_AREAS = frozenset({"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic",
+                        "Australia", "Europe", "Indian", "Pacific"})
+#: The two names of UTC that are accepted.
+UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
+
+_EASTERN, _CENTRAL, _MOUNTAIN, _PACIFIC = (
+    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
+#: POSIX-style zones: US daylight-saving rules on a fixed base offset, no local history.
+_US_RULE_ZONES = {"EST5EDT": _EASTERN, "CST6CDT": _CENTRAL, "MST7MDT": _MOUNTAIN,
+                  "PST8PDT": _PACIFIC}
+#: Abbreviations that are fixed offsets: (offset, the local time people usually mean
+#: and its zone, a place that keeps the offset all year, if that is another zone).
+_FIXED_ABBREVIATIONS = {
+    "EST": ("UTC-05:00", "US Eastern time", _EASTERN, "America/Panama"),
+    "MST": ("UTC-07:00", "US Mountain time", _MOUNTAIN, "America/Phoenix"),
+    "HST": ("UTC-10:00", "Hawaii time", "Pacific/Honolulu", None),
+}
+#: European abbreviation zones (continental rules, no local history).
+_EUROPEAN_ABBREVIATIONS = {"CET": "Europe/Berlin", "MET": "Europe/Berlin",
+                           "EET": "Europe/Athens", "WET": "Europe/Lisbon"}
+_UTC_ALIASES = frozenset({"UCT", "Universal", "Zulu", "Etc/UCT", "Etc/Universal", "Etc/Zulu"})
+_GMT_ALIASES = frozenset({"GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich", "Etc/GMT", "Etc/GMT0",
+                          "Etc/GMT+0", "Etc/GMT-0", "Etc/Greenwich"})
+#: Old names outside the geographic areas (the database's ``backward`` file),
+#: each with the zone it stands for.
+_BACKWARD_ALIASES = {
+    "US/Alaska": "America/Anchorage", "US/Aleutian": "America/Adak",
+    "US/Arizona": "America/Phoenix", "US/Central": _CENTRAL,
+    "US/East-Indiana": "America/Indiana/Indianapolis", "US/Eastern": _EASTERN,
+    "US/Hawaii": "Pacific/Honolulu", "US/Indiana-Starke": "America/Indiana/Knox",
+    "US/Michigan": "America/Detroit", "US/Mountain": _MOUNTAIN, "US/Pacific": _PACIFIC,
+    "US/Pacific-New": _PACIFIC, "US/Samoa": "Pacific/Pago_Pago", "Navajo": _MOUNTAIN,
+    "Canada/Atlantic": "America/Halifax", "Canada/Central": "America/Winnipeg",
+    "Canada/East-Saskatchewan": "America/Regina", "Canada/Eastern": "America/Toronto",
+    "Canada/Mountain": "America/Edmonton", "Canada/Newfoundland": "America/St_Johns",
+    "Canada/Pacific": "America/Vancouver", "Canada/Saskatchewan": "America/Regina",
+    "Canada/Yukon": "America/Whitehorse",
+    "Mexico/BajaNorte": "America/Tijuana", "Mexico/BajaSur": "America/Mazatlan",
+    "Mexico/General": "America/Mexico_City",
+    "Brazil/Acre": "America/Rio_Branco", "Brazil/DeNoronha": "America/Noronha",
+    "Brazil/East": "America/Sao_Paulo", "Brazil/West": "America/Manaus",
+    "Chile/Continental": "America/Santiago", "Chile/EasterIsland": "Pacific/Easter",
+    "Cuba": "America/Havana", "Jamaica": "America/Jamaica",
+    "Egypt": "Africa/Cairo", "Libya": "Africa/Tripoli",
+    "Eire": "Europe/Dublin", "GB": "Europe/London", "GB-Eire": "Europe/London",
+    "Iceland": "Atlantic/Reykjavik", "Poland": "Europe/Warsaw", "Portugal": "Europe/Lisbon",
+    "Turkey": "Europe/Istanbul", "W-SU": "Europe/Moscow",
+    "Hongkong": "Asia/Hong_Kong", "Iran": "Asia/Tehran", "Israel": "Asia/Jerusalem",
+    "Japan": "Asia/Tokyo", "PRC": "Asia/Shanghai", "ROC": "Asia/Taipei", "ROK": "Asia/Seoul",
+    "Singapore": "Asia/Singapore",
+    "Kwajalein": "Pacific/Kwajalein", "NZ": "Pacific/Auckland", "NZ-CHAT": "Pacific/Chatham",
+}
+_FIXED_OFFSET = re.compile(r"(?:Etc/)?GMT([+-])(\d{1,2})")
+_EXAMPLE = "such as 'Europe/Berlin' or 'America/New_York'"
+
+
 def timezone_error(name: str) -> str | None:
-    """Why ``name`` is not a usable IANA time zone, or None if it is."""
+    """Why ``name`` is not a usable time zone, or None if it is.
+
+    Accepted: ``UTC``, ``Etc/UTC`` and the IANA zones of a place,
+    ``Area/Location`` with ``Area`` in :data:`ZONE_AREAS`. Refused, with the
+    zone to use instead: abbreviations and POSIX-style zones (``EST``,
+    ``EST5EDT``, ``CET``, ...), fixed offsets (``Etc/GMT+5``), the other names
+    of UTC and GMT, the old aliases outside the areas (``US/Eastern``), the
+    ``posix/`` and ``right/`` copies of the database, and anything the
+    database does not have. The rule and its reasons: docs/scheduling.md.
+    """
+    if name in UTC_NAMES:
+        return None
+    advice = _legacy_zone_advice(name)
+    if advice is not None:
+        return advice
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -159,6 +233,49 @@ def timezone_error(name: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         # OSError: a directory of the database such as "America" is not a zone.
         return f"unknown IANA time zone {name!r}"
+    if name.split("/", 1)[0] not in ZONE_AREAS or "/" not in name:
+        return (f"{name!r} is not the IANA zone of a place: use an Area/Location zone "
+                f"({_EXAMPLE}) or 'UTC'")
+    return None
+
+
+def _legacy_zone_advice(name: str) -> str | None:
+    """The refusal, naming the zone to use, for a name known to be no place."""
+    not_a_place = f"{name!r} is not a place"
+    if name in _US_RULE_ZONES:
+        return (f"{not_a_place} but a legacy POSIX-style zone (US daylight-saving rules "
+                f"without the local history): use {_US_RULE_ZONES[name]!r}")
+    if name in _FIXED_ABBREVIATIONS:
+        offset, region, usual, all_year = _FIXED_ABBREVIATIONS[name]
+        fixed_offset = f"{not_a_place} but a fixed offset ({offset}, no daylight saving time)"
+        if all_year is None:
+            return f"{fixed_offset}: use {usual!r} for {region}"
+        return (f"{fixed_offset}: use {usual!r} for {region} (with daylight saving time), "
+                f"or {all_year!r} for {offset} all year")
+    if name in _EUROPEAN_ABBREVIATIONS:
+        return (f"{not_a_place} but a legacy zone named after an abbreviation: use the zone "
+                f"of the place, such as {_EUROPEAN_ABBREVIATIONS[name]!r}")
+    if name in _UTC_ALIASES:
+        return f"{name!r} is another name of UTC: use 'UTC'"
+    if name in _GMT_ALIASES:
+        return (f"{name!r} is UTC+00:00 all year, not UK time: use 'UTC', or "
+                "'Europe/London' for UK time with summer time")
+    fixed = _FIXED_OFFSET.fullmatch(name)
+    if fixed is not None and 1 <= int(fixed.group(2)) <= 14:
+        # POSIX sign convention: Etc/GMT+5 is five hours *behind* UTC.
+        sign = "-" if fixed.group(1) == "+" else "+"
+        return (f"{not_a_place} but a fixed offset (UTC{sign}{int(fixed.group(2)):02d}:00, "
+                "no daylight saving time; note the inverted sign): use the Area/Location "
+                f"zone of the place whose clock you mean ({_EXAMPLE}), or 'UTC'")
+    if name in _BACKWARD_ALIASES:
+        return (f"{name!r} is an old alias kept only for backward compatibility: "
+                f"use {_BACKWARD_ALIASES[name]!r}")
+    prefix, _, rest = name.partition("/")
+    if prefix in ("posix", "right") and rest and timezone_error(rest) is None:
+        if prefix == "right":
+            return (f"{name!r} is the leap-second variant of {rest!r}, whose clock is off "
+                    f"from UTC by the leap seconds: use {rest!r}")
+        return f"{name!r} is a copy of {rest!r} in the database's posix/ directory: use {rest!r}"
     return None
 
 

@@ -79,7 +79,8 @@ def create_op(run: RunRecord) -> Op:
 @st.composite
 def operations(draw: st.DrawFn) -> tuple[str, Op]:
     kind = draw(st.sampled_from(["ensure", "update", "edit", "due", "claim", "create", "lease",
-                                 "finish", "skip", "reopen", "attempt", "attempt", "attempt"]))
+                                 "finish", "skip", "reopen", "attempt", "attempt", "attempt",
+                                 "overdue", "defer"]))
     job, ex, holder = draw(jobs), draw(execs), draw(holders)
     if kind in ("lease", "finish", "skip", "reopen", "attempt"):
         job = "a"
@@ -102,6 +103,11 @@ def operations(draw: st.DrawFn) -> tuple[str, Op]:
     if kind == "due":
         now, limit = at(draw(minutes)), draw(st.integers(0, 3))
         return kind, lambda s: s.due_jobs(now, limit)
+    if kind == "overdue":
+        cutoff, limit = at(draw(st.integers(-3, 12))), draw(st.integers(0, 3))
+        return kind, lambda s: s.overdue_runs(cutoff, limit)
+    if kind == "defer":
+        return kind, defer_op(draw(st.integers(0, 2)), at(draw(st.integers(0, 40))))
     if kind == "claim":
         expected, new = at(draw(minutes)), maybe_at(draw(st.none() | minutes))
         return kind, lambda s: s.claim_slot(job, expected, new, T0)
@@ -133,6 +139,15 @@ def edit_op(job: str, field: str, value: int, nxt: int | object | None, now: dat
     return lambda s: s.edit_job(job, ConfigEdit(change, "ana", "set", lambda b, c: moved), now)
 
 
+def defer_op(index: int, until: datetime) -> Op:
+    """Defer the ``index``-th overdue run (as read just before), if there is one."""
+    async def op(s: JobStore) -> Any:
+        found = await s.overdue_runs(at(30), 3)
+        return None if index >= len(found) else await s.defer_overdue(found[index], until)
+
+    return op
+
+
 def attempt_op(ex: str, holder: str, delta: int, now: datetime, status: RunStatus,
                finisher: str) -> Op:
     """One delivery of the record's current attempt (give or take ``delta``): lease, then end."""
@@ -156,7 +171,8 @@ async def outcome(call: Awaitable[Any]) -> Any:
 async def snapshot(store: JobStore) -> Any:
     return (await store.list_jobs(), await store.due_jobs(at(10), 10),
             [await store.list_runs(job, 10) for job in JOBS],
-            [await store.list_edits(job, 10) for job in JOBS])
+            [await store.list_edits(job, 10) for job in JOBS],
+            await store.overdue_runs(at(50), 10))
 
 
 async def replay(name: str, root: Path, ops: list[tuple[str, Op]]) -> list[Any]:

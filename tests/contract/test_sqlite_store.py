@@ -32,7 +32,7 @@ async def test_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
     assert path.is_file()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT MAX(version) FROM zenjobs_schema").fetchone()[0] == 2
+        assert raw.execute("SELECT MAX(version) FROM zenjobs_schema").fetchone()[0] == 3
 
 
 def test_due_query_is_an_index_range_scan(tmp_path: Path) -> None:

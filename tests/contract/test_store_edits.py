@@ -290,4 +290,4 @@ async def test_sqlite_version_1_file_gets_the_edit_history_on_open(tmp_path: Pat
         assert await store.list_edits("job", 5) == [result.edit]
     with sqlite3.connect(path) as raw:
         versions = [row[0] for row in raw.execute("SELECT version FROM zenjobs_schema")]
-    assert versions == [SCHEMA_VERSION] == [2]
+    assert versions == [SCHEMA_VERSION] == [3]

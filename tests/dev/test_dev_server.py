@@ -9,8 +9,11 @@ sent, then stops the server with SIGINT and checks the exit code and the store.
 The second proves the Ctrl-C guarantee for a run that does not finish in the
 grace period: it keeps its lease and the next start takes it over.
 
-Waits are bounded (a process that never shows a line fails the test, with
-everything it printed); nothing is asserted about how fast it happens.
+Every wait is for an event (a line on the console, the process exiting) under
+its own generous ceiling: a process that never shows a line fails the test,
+with everything it printed. Nothing is asserted about how fast anything
+happens, and no budget is shared between waits, so a slow or loaded machine
+only makes the test slower.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from zenjobs.stores.sqlite import SqliteJobStore
 
 REPO = Path(__file__).resolve().parents[2]
 ZENJOBS = Path(sys.executable).with_name("zenjobs")
-BOUND_SECONDS = 60.0
+#: How long one expected event may take. It bounds a broken test only: a passing
+#: one never waits for it, so it is far above what a loaded machine needs.
+CEILING = 90.0
+#: The per-test timeout of pyproject.toml would otherwise be a budget shared by
+#: all of a test's waits; each wait has its own ceiling instead.
+pytestmark = pytest.mark.timeout(20 * CEILING)
 
 
 def free_port() -> int:
@@ -53,7 +61,6 @@ class Console:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
-        self._deadline = time.monotonic() + BOUND_SECONDS
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -62,11 +69,13 @@ class Console:
         self._queue.put(None)
 
     def wait_for(self, what: str, match: Callable[[str], bool]) -> str:
+        """The first line (seen before or printed from now on) that ``match``es."""
         for seen in self.lines:
             if match(seen):
                 return seen
+        deadline = time.monotonic() + CEILING
         while True:
-            left = self._deadline - time.monotonic()
+            left = deadline - time.monotonic()
             line: str | None
             try:
                 line = self._queue.get(timeout=max(left, 0.01))
@@ -82,7 +91,7 @@ class Console:
                 return line
 
     def rest(self) -> str:
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=CEILING)
         while True:
             try:
                 line = self._queue.get_nowait()
@@ -112,7 +121,7 @@ def start_dev(store: Path, *args: str) -> tuple[Console, int]:
 def stop(console: Console) -> str:
     """SIGINT, as Ctrl-C sends; the process must exit 0. Returns all it printed."""
     console.proc.send_signal(signal.SIGINT)
-    code = console.proc.wait(timeout=BOUND_SECONDS)
+    code = console.proc.wait(timeout=CEILING)
     output = console.rest()
     assert code == 0, output
     assert "Traceback" not in output
@@ -127,7 +136,7 @@ def started() -> Iterator[list[Console]]:
     for console in consoles:
         if console.proc.poll() is None:
             console.proc.kill()
-            console.proc.wait(timeout=30)
+            console.proc.wait(timeout=CEILING)
 
 
 async def test_make_dev_shows_the_done_when_and_stops_cleanly(

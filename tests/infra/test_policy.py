@@ -32,7 +32,7 @@ from infra_support import (
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import JobDescriptor
 from zenjobs.infra.plan import MASTER_PATH, InfraSettings, build_plan
-from zenjobs.stores.firestore import DUE_INDEXES, RUNS_SUBCOLLECTION, TTL_FIELD
+from zenjobs.stores.firestore import DUE_INDEXES, OVERDUE_INDEX, RUNS_SUBCOLLECTION, TTL_FIELD
 from zenjobs.vocabulary import DEFAULT_LEASE_GRACE
 
 PRIMITIVE = re.compile(r"roles/(owner|editor|viewer)\b")
@@ -217,9 +217,24 @@ def test_firestore_index_and_ttl_match_the_store(generated: tuple[Parsed, Any, A
     for body in indexes.values():
         assert body["collection"] == "${var.jobs_collection}"
         assert body["query_scope"] == "COLLECTION"
-    (ttl,) = resources(parsed, "google_firestore_field").values()
+    fields = resources(parsed, "google_firestore_field")
+    assert sorted(fields) == ["modules/zenjobs/firestore.tf:runs_overdue",
+                              "modules/zenjobs/firestore.tf:runs_ttl"]
+    ttl = fields["modules/zenjobs/firestore.tf:runs_ttl"]
     assert (ttl["collection"], ttl["field"]) == (RUNS_SUBCOLLECTION, TTL_FIELD)
     one(ttl, "ttl_config")
+
+
+def test_overdue_runs_index_matches_the_store_query(generated: tuple[Parsed, Any, Any]) -> None:
+    """The emulator needs no index, so this is what proves production has the one the
+    reconciler's collection-group query (``FirestoreRecovery.overdue_runs``) needs."""
+    parsed, _, _ = generated
+    field = resources(parsed, "google_firestore_field")["modules/zenjobs/firestore.tf:runs_overdue"]
+    assert field["count"] == "${var.create_firestore_index ? 1 : 0}"
+    (indexes,) = one(field, "index_config")["indexes"]
+    assert (field["collection"], field["field"], indexes["order"],
+            indexes["query_scope"]) == OVERDUE_INDEX
+    assert "ttl_config" not in field
 
 
 def test_generated_root_only_instantiates_the_module(generated: tuple[Parsed, Any, Any]) -> None:

@@ -31,6 +31,17 @@ def burn(ctx: JobContext) -> dict[str, Any]:
     return {"pid": os.getpid(), "spins": spins}
 
 
+def burn_until_told(ctx: JobContext) -> dict[str, Any]:
+    """CPU-bound and synchronous: spin until the file ``payload["stop"]`` exists."""
+    _announce(ctx)
+    stop = Path(ctx.payload["stop"])
+    spins = 0
+    while not stop.exists():
+        for _ in range(10_000):
+            spins += 1
+    return {"pid": os.getpid(), "spins": spins}
+
+
 def forever(ctx: JobContext) -> None:
     _announce(ctx)
     while True:

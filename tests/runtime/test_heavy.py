@@ -7,26 +7,31 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from zenjobs import JobContext, PermanentError
+from zenjobs import JobContext, JobDescriptor, JobType, PermanentError, Weight, ZenJobs
 from zenjobs.errors import DefinitionError, HeavyJobError, JobTimeoutError
+from zenjobs.runtime.engine import JobEngine
 from zenjobs.runtime.envelope import decode_envelope
 from zenjobs.runtime.heavy import RemoteTraceback, run_heavy
 from zenjobs.runtime.protocol import DeliveryOutcome
 from zenjobs.runtime.webhook import create_app
+from zenjobs.stores.memory import MemoryJobStore
+from zenjobs.stores.records import RunStatus
+from zenjobs.testing import MemoryTelemetry, VirtualClock
 from zenjobs.testing.http import serve_app
 
 from . import heavy_job_fns as fns
+from .conftest import SERVICE, RecordingQueue, deliver
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
-#: The loop-lag threshold of DESIGN.md: a heavy job may not delay a request by more.
-LOOP_LAG_THRESHOLD = 0.25
+#: Bounds a broken test only: a passing one never waits for it.
+CEILING = 30.0
 
 
 def context(payload: Any = None, job_id: str = "crunch") -> JobContext:
@@ -84,7 +89,15 @@ class HeavyHandler:
 
 
 def test_cpu_bound_heavy_job_does_not_delay_a_concurrent_request(tmp_path: Path) -> None:
-    pidfile = tmp_path / "burn.pid"
+    """A request is answered while a CPU-bound heavy job spins, and the job cannot end first.
+
+    The job spins until the test tells it to stop, which it does only once the
+    request has been answered. A heavy job holding the event loop (or the GIL:
+    the result shows another process ran it) would never let that answer
+    through, and the request would fail at its ceiling; nothing here depends
+    on how fast a loaded machine happens to be.
+    """
+    pidfile, stop = tmp_path / "burn.pid", tmp_path / "burn.stop"
     envelope = {
         "version": 1,
         "job_id": "crunch",
@@ -92,35 +105,43 @@ def test_cpu_bound_heavy_job_does_not_delay_a_concurrent_request(tmp_path: Path)
         "attempt": 1,
         "trigger": "manual",
         "scheduled_for": "2026-01-05T09:00:00Z",
-        "payload": {"seconds": 1.5, "pidfile": str(pidfile)},
+        "payload": {"pidfile": str(pidfile), "stop": str(stop)},
     }
     heavy_response: list[httpx.Response] = []
-    app = create_app(HeavyHandler({"crunch": fns.burn}))
+    app = create_app(HeavyHandler({"crunch": fns.burn_until_told}))
     with serve_app(app) as base_url:
 
         def send_heavy() -> None:
-            with httpx.Client(base_url=base_url, timeout=60) as http:
+            with httpx.Client(base_url=base_url, timeout=CEILING) as http:
                 heavy_response.append(http.post("/_zenjobs/run/crunch", json=envelope))
 
         sender = threading.Thread(target=send_heavy)
         sender.start()
-        deadline = time.monotonic() + 20
-        while not pidfile.exists():  # the child is spinning from here on
-            assert time.monotonic() < deadline and sender.is_alive(), "heavy job never started"
-            time.sleep(0.01)
-        with httpx.Client(base_url=base_url, timeout=10) as http:
-            started = time.monotonic()
-            health = http.get("/_zenjobs/health")
-            latency = time.monotonic() - started
-        heavy_still_running = sender.is_alive()
-        sender.join(timeout=60)
+        try:
+            deadline = time.monotonic() + CEILING
+            while (pid := read_pid(pidfile)) is None:  # the child is spinning from here on
+                assert time.monotonic() < deadline and sender.is_alive(), "heavy job never started"
+                time.sleep(0.01)
+            with httpx.Client(base_url=base_url, timeout=CEILING) as http:
+                health = http.get("/_zenjobs/health")
+            answered_while_spinning = heavy_response == [] and alive(pid)
+        finally:
+            stop.touch()
+            sender.join(timeout=CEILING)
 
     assert health.status_code == 200
-    assert heavy_still_running, "the request must be answered while the heavy job runs"
-    assert latency < LOOP_LAG_THRESHOLD, f"request took {latency * 1000:.0f} ms during a heavy job"
+    assert answered_while_spinning, "the request must be answered while the heavy job runs"
     assert heavy_response[0].status_code == 200
     result = heavy_response[0].json()["result"]
-    assert result["pid"] != os.getpid() and result["spins"] > 0
+    assert result["pid"] == pid != os.getpid() and result["spins"] > 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def started_forkserver() -> None:
+    """Start the forkserver once, before any timed test: on a loaded machine its first
+    start (an interpreter importing zenjobs) could eat a short timeout by itself, and a
+    child killed before it wrote its pid would leave nothing to check."""
+    asyncio.run(run_heavy(fns.echo_context, context(), CEILING))
 
 
 async def test_timeout_kills_the_process(tmp_path: Path) -> None:
@@ -200,3 +221,42 @@ async def test_local_function_is_refused_before_starting_a_process() -> None:
     with pytest.raises(DefinitionError) as caught:
         await run_heavy(local, context(), 30)
     assert caught.value.job_id == "crunch" and caught.value.field == "handler"
+
+
+async def test_a_heavy_job_past_its_timeout_is_killed_recorded_and_uses_its_attempt(
+        tmp_path: Path) -> None:
+    """The runner's wiring: the descriptor's timeout reaches the child, which is killed;
+    the timeout is recorded as a failure and consumes the attempt, like any other."""
+    jobs = ZenJobs()
+    jobs.register(JobDescriptor(id="crunch", type=JobType.ENDPOINT, weight=Weight.HEAVY,
+                                timeout=timedelta(seconds=2), max_retries=1))
+    jobs.register_handler("crunch", fns.forever)
+    store, queue, telemetry = MemoryJobStore(), RecordingQueue(), MemoryTelemetry()
+    engine = JobEngine(jobs, store, queue, VirtualClock(T0), telemetry, service_url=SERVICE)
+    pidfile = tmp_path / "crunch.pid"
+    pids: list[int] = []
+
+    async def deliver_next() -> str:
+        pidfile.unlink(missing_ok=True)
+        outcome = await asyncio.wait_for(deliver(engine, queue.pop()), CEILING)
+        assert outcome.status_code == 200
+        pid = read_pid(pidfile)
+        assert pid is not None and not alive(pid), "the timed-out child must be killed"
+        pids.append(pid)
+        return str(outcome.body["status"])
+
+    execution_id = await engine.schedule("crunch", {"pidfile": str(pidfile)})
+    assert await deliver_next() == "retry_scheduled"
+    run = await store.get_run("crunch", execution_id)
+    assert run is not None and run.status is RunStatus.RETRY_SCHEDULED and run.attempt == 2
+    assert run.error_type == "JobTimeoutError" and run.error_message is not None
+    assert "timeout of 2s" in run.error_message and "killed" in run.error_message
+    failed = telemetry.assert_emitted("job.failed", execution_id=execution_id, attempt=1)
+    assert failed.fields["final"] is False and "JobTimeoutError" in failed.fields["error"]
+    assert [e.attempt for e in queue.envelopes()] == [2]
+
+    assert await deliver_next() == "dead"  # the last attempt timed out too: no retry left
+    run = await store.get_run("crunch", execution_id)
+    assert run is not None and run.status is RunStatus.DEAD and run.attempt == 2
+    assert run.error_type == "JobTimeoutError"
+    assert queue.tasks == [] and len(set(pids)) == 2

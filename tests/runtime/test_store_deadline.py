@@ -75,6 +75,30 @@ async def test_one_budget_is_shared_by_the_calls_of_a_block() -> None:
     assert (await store.get_job("mail")) is not None  # outside the block: per call again
 
 
+class SlowClaims(MemoryJobStore):
+    """``claim_slot`` answers only once ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def claim_slot(self, job_id: str, expected_next_run_at: datetime,  # type: ignore[override]
+                         new_next_run_at: datetime | None, now: datetime) -> bool:
+        await self.release.wait()
+        return await super().claim_slot(job_id, expected_next_run_at, new_next_run_at, now)
+
+
+async def test_a_slot_claim_is_never_cancelled_so_a_landed_claim_is_never_lost() -> None:
+    inner = SlowClaims()
+    await inner.ensure_job("mail", JobConfig(), T0, T0)
+    store = DeadlineStore(inner, deadline=0.01)
+    claim = asyncio.ensure_future(store.claim_slot("mail", T0, None, T0))
+    await asyncio.sleep(0.05)  # five deadlines pass: the claim is still waiting, not cancelled
+    assert not claim.done()
+    inner.release.set()
+    assert await claim is True
+
+
 def test_the_wrapped_store_is_still_reachable_and_wrapping_is_idempotent() -> None:
     inner = MemoryJobStore()
     store = DeadlineStore(inner, deadline=1)

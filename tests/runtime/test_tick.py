@@ -39,7 +39,8 @@ async def test_light_job_runs_inline_once_per_slot(
     assert (await engine.tick(T0 + timedelta(seconds=30)))["due"] == 0
     summary = await engine.tick(T0 + timedelta(minutes=1))
     assert summary == {"now": "2026-01-05T09:01:00Z", "due": 1, "claimed": 1, "ran": 1,
-                       "enqueued": 0, "skipped": 0, "failed": 0, "batch_size": 100}
+                       "enqueued": 0, "skipped": 0, "failed": 0, "recovered": 0,
+                       "batch_size": 100}
     again = await engine.tick(T0 + timedelta(minutes=1))  # the scheduler retried the tick
     assert again["due"] == 0 and again["claimed"] == 0
     assert [c.scheduled_for for c in calls] == [T0 + timedelta(minutes=1)]
@@ -189,3 +190,94 @@ async def test_tick_uses_the_scheduler_time_as_logical_time(
     assert [c.scheduled_for for c in calls] == [T0 + timedelta(minutes=1)]
     summary = await engine.master_tick(None)  # no header: the clock's now
     assert summary["now"] == "2026-01-05T09:10:00Z" and summary["ran"] == 1
+
+
+# -- orphans: documents whose job this revision does not register ----------------------------
+
+
+async def test_an_orphaned_document_is_skipped_and_reported_once_per_slot(
+        make_engine: EngineFactory, store: JobStore, clock: VirtualClock,
+        telemetry: MemoryTelemetry) -> None:
+    calls: list[JobContext] = []
+    jobs = ZenJobs()
+    periodic(jobs, "kept", calls)
+    engine = make_engine(jobs)
+    await engine.sync()
+    # "gone" was removed from the code; its hourly document is still in the store.
+    await store.ensure_job("gone", JobConfig(interval_seconds=3600), T0, clock.now())
+
+    # Cloud Scheduler delivered the tick three times at once: one of them skips the slot.
+    ticks = await asyncio.gather(*(engine.tick(T0 + timedelta(minutes=1)) for _ in range(3)))
+    assert sum(t["ran"] for t in ticks) == 1 and len(calls) == 1
+    skipped = telemetry.assert_emitted("master.job_skipped", job_id="gone")
+    assert skipped.fields["reason"] == "not in this revision's registry"
+    assert (skipped.fields["slot"], skipped.fields["next_run_at"]) == (T0, T0 + timedelta(hours=1))
+    gone = await store.get_job("gone")
+    assert gone is not None and gone.next_run_at == T0 + timedelta(hours=1)  # out of the query
+
+    for minute in (1, 2, 3):  # a retried tick, then later ticks: nothing more to report
+        later = await engine.tick(T0 + timedelta(minutes=minute))
+        assert later["due"] == later["ran"] and later["skipped"] == 0
+    assert len(telemetry.of("master.job_skipped")) == 1
+    await engine.tick(T0 + timedelta(hours=1))  # its next slot: skipped and reported again
+    assert [e.fields["slot"] for e in telemetry.of("master.job_skipped")] == [
+        T0, T0 + timedelta(hours=1)]
+    assert {c.job_id for c in calls} == {"kept"}
+
+
+async def test_orphans_never_take_a_registered_jobs_place_in_the_batch(
+        make_engine: EngineFactory, store: JobStore, clock: VirtualClock,
+        telemetry: MemoryTelemetry) -> None:
+    calls: list[JobContext] = []
+    jobs = ZenJobs()
+    periodic(jobs, "kept", calls, priority=0)
+    engine = make_engine(jobs, batch_size=2)
+    await engine.sync()
+    # Five removed jobs that come due every minute and outrank "kept": more than a batch.
+    for i in range(5):
+        await store.ensure_job(f"gone{i}", JobConfig(interval_seconds=60, priority=100),
+                               T0 + timedelta(minutes=1), clock.now())
+    for minute in (1, 2, 3):
+        now = T0 + timedelta(minutes=minute)
+        summary = await engine.tick(now)
+        assert (summary["due"], summary["skipped"], summary["ran"]) == (6, 5, 1), summary
+        assert [c.scheduled_for for c in calls][-1] == now
+    assert len(calls) == 3
+    skipped = telemetry.of("master.job_skipped")
+    assert len(skipped) == 15 and len({(e.fields["job_id"], e.fields["slot"])
+                                       for e in skipped}) == 15
+
+
+async def test_an_orphan_without_a_usable_schedule_leaves_the_due_query(
+        make_engine: EngineFactory, store: JobStore, clock: VirtualClock,
+        telemetry: MemoryTelemetry) -> None:
+    jobs = ZenJobs()
+    periodic(jobs, "kept", [])
+    engine = make_engine(jobs)
+    await engine.sync()
+    await store.ensure_job("bad_zone", JobConfig(interval_seconds=60, timezone="Mars/Base"),
+                           T0, clock.now())
+    await store.ensure_job("flagged", JobConfig(interval_seconds=60), T0, clock.now())
+    await store.update_job("flagged", misconfigured="cron field is a number", now=clock.now())
+    await engine.tick(T0 + timedelta(minutes=1))
+    for job_id in ("bad_zone", "flagged"):
+        record = await store.get_job(job_id)
+        assert record is not None and record.next_run_at is None
+        event = telemetry.assert_emitted("master.job_skipped", job_id=job_id)
+        assert event.fields["next_run_at"] is None
+    assert (await engine.tick(T0 + timedelta(minutes=2)))["skipped"] == 0
+
+
+async def test_a_revision_that_registers_the_job_again_finds_its_next_slot(
+        make_engine: EngineFactory, store: JobStore) -> None:
+    calls: list[JobContext] = []
+    new_revision = ZenJobs()
+    periodic(new_revision, "report", calls, minutes=5)
+    await make_engine(new_revision).sync()  # the new revision's instance starts first
+    old_revision = make_engine(ZenJobs())  # an instance of the revision before still ticks
+    await old_revision.tick(T0 + timedelta(minutes=5))
+    record = await store.get_job("report")
+    assert record is not None and record.next_run_at == T0 + timedelta(minutes=10)
+    summary = await make_engine(new_revision).tick(T0 + timedelta(minutes=10))
+    assert summary["ran"] == 1
+    assert [c.scheduled_for for c in calls] == [T0 + timedelta(minutes=10)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,6 +18,7 @@ from zenjobs import (
     Weight,
     ZenjobsError,
 )
+from zenjobs.validation import ZONE_AREAS, timezone_error
 
 UTC = timezone.utc
 
@@ -170,6 +172,122 @@ def test_unknown_time_zone_is_refused(tz: str) -> None:
 
 def test_non_string_time_zone_is_refused() -> None:
     refused("timezone", timezone=None)
+
+
+# The zone rule of docs/scheduling.md ("Time zones"): a place (Area/Location) or UTC.
+
+
+@pytest.mark.parametrize("tz", [
+    "UTC", "Etc/UTC",  # the two names of UTC that are kept
+    "America/Argentina/Buenos_Aires", "America/Indiana/Indianapolis",  # three levels
+    "Antarctica/Troll", "Arctic/Longyearbyen", "Atlantic/Reykjavik", "Indian/Maldives",
+    "Pacific/Honolulu", "Africa/Abidjan", "Asia/Kolkata", "Australia/Lord_Howe",
+    "Asia/Calcutta", "Europe/Kiev",  # renamed places: aliases inside an area are places
+])
+def test_utc_and_the_zones_of_places_are_kept(tz: str) -> None:
+    assert make(timezone=tz).timezone == tz
+
+
+@pytest.mark.parametrize(("tz", "use"), [
+    ("EST5EDT", "'America/New_York'"), ("CST6CDT", "'America/Chicago'"),
+    ("MST7MDT", "'America/Denver'"), ("PST8PDT", "'America/Los_Angeles'"),
+])
+def test_posix_style_us_zones_are_refused_naming_the_place(tz: str, use: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert "POSIX-style" in message and message.endswith(f"use {use}")
+
+
+@pytest.mark.parametrize(("tz", "use"), [
+    ("EST", "'America/New_York' for US Eastern time (with daylight saving time), "
+            "or 'America/Panama' for UTC-05:00 all year"),
+    ("MST", "'America/Denver' for US Mountain time (with daylight saving time), "
+            "or 'America/Phoenix' for UTC-07:00 all year"),
+    ("HST", "'Pacific/Honolulu' for Hawaii time"),
+])
+def test_fixed_offset_abbreviations_are_refused_naming_the_place(tz: str, use: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert "fixed offset" in message and message.endswith(f"use {use}")
+
+
+@pytest.mark.parametrize(("tz", "use"), [
+    ("CET", "'Europe/Berlin'"), ("MET", "'Europe/Berlin'"), ("EET", "'Europe/Athens'"),
+    ("WET", "'Europe/Lisbon'"),
+])
+def test_european_abbreviation_zones_are_refused_naming_a_place(tz: str, use: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert "abbreviation" in message and message.endswith(f"such as {use}")
+
+
+@pytest.mark.parametrize(("tz", "offset"), [
+    ("Etc/GMT+5", "UTC-05:00"), ("Etc/GMT-14", "UTC+14:00"), ("Etc/GMT+12", "UTC-12:00"),
+    ("GMT+5", "UTC-05:00"),  # not in the database, but the same mistake: explained alike
+])
+def test_fixed_offsets_are_refused_with_their_real_sign(tz: str, offset: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert f"fixed offset ({offset}," in message and "inverted sign" in message
+    assert "Area/Location" in message and message.endswith("or 'UTC'")
+
+
+@pytest.mark.parametrize("tz", ["UCT", "Universal", "Zulu", "Etc/UCT", "Etc/Universal",
+                                "Etc/Zulu"])
+def test_other_names_of_utc_are_refused_for_utc(tz: str) -> None:
+    assert str(refused("timezone", timezone=tz)).endswith("another name of UTC: use 'UTC'")
+
+
+@pytest.mark.parametrize("tz", ["GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich", "Etc/GMT",
+                                "Etc/GMT0", "Etc/GMT-0", "Etc/Greenwich"])
+def test_gmt_is_refused_as_neither_utc_nor_uk_time(tz: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert "not UK time" in message
+    assert message.endswith("use 'UTC', or 'Europe/London' for UK time with summer time")
+
+
+@pytest.mark.parametrize(("tz", "use"), [
+    ("US/Eastern", "America/New_York"), ("US/Pacific", "America/Los_Angeles"),
+    ("US/Arizona", "America/Phoenix"), ("Canada/Newfoundland", "America/St_Johns"),
+    ("Mexico/General", "America/Mexico_City"), ("Brazil/East", "America/Sao_Paulo"),
+    ("Chile/EasterIsland", "Pacific/Easter"), ("GB", "Europe/London"),
+    ("Japan", "Asia/Tokyo"), ("NZ", "Pacific/Auckland"), ("W-SU", "Europe/Moscow"),
+    ("Iceland", "Atlantic/Reykjavik"),
+    ("US/Pacific-New", "America/Los_Angeles"),  # gone from the database: still explained
+])
+def test_old_aliases_outside_the_areas_are_refused_naming_the_zone(tz: str, use: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert message.endswith(f"backward compatibility: use {use!r}")
+
+
+@pytest.mark.parametrize(("tz", "why"), [
+    ("right/Europe/Berlin", "leap-second variant of 'Europe/Berlin'"),
+    ("posix/Europe/Berlin", "a copy of 'Europe/Berlin'"),
+])
+def test_database_copies_are_refused_naming_the_zone(tz: str, why: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert why in message and message.endswith("use 'Europe/Berlin'")
+
+
+@pytest.mark.parametrize("tz", ["Factory", "posix/EST"])
+def test_other_zones_that_are_no_place_are_refused(tz: str) -> None:
+    message = str(refused("timezone", timezone=tz))
+    assert "not the IANA zone of a place" in message and message.endswith("or 'UTC'")
+
+
+def test_every_zone_of_the_database_is_a_place_utc_or_refused_with_advice() -> None:
+    """Over the whole installed database: the rule leaves nothing unexplained, and
+    every zone a refusal recommends is itself accepted."""
+    from zoneinfo import available_timezones
+
+    recommended: set[str] = set()
+    for tz in sorted(available_timezones()):
+        error = timezone_error(tz)
+        place = tz.split("/", 1)[0] in ZONE_AREAS
+        if tz in ("UTC", "Etc/UTC") or place:
+            assert error is None, (tz, error)
+            continue
+        assert error is not None and "unknown" not in error, tz
+        named = re.findall(r"'([A-Z][A-Za-z_]+/[A-Za-z_/+-]+|UTC)'", error)
+        recommended.update(zone for zone in named if zone != tz)
+    assert {"America/New_York", "Europe/London", "UTC"} <= recommended
+    assert all(timezone_error(tz) is None for tz in recommended), recommended
 
 
 # -- interval ------------------------------------------------------------

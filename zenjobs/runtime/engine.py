@@ -32,7 +32,14 @@ from ..vocabulary import (
 from .effective import config_from_descriptor
 from .envelope import Envelope, decode_envelope, key_execution_id, token_execution_id
 from .protocol import DeliveryOutcome, Rejection
-from .runner import HeavyRunner, RuntimeDeps, new_token, run_delivery
+from .runner import (
+    HeavyRunner,
+    RuntimeDeps,
+    attempt_envelope,
+    awaiting_replay,
+    new_token,
+    run_delivery,
+)
 from .tick import master_tick
 
 DEFAULT_BATCH_SIZE = 100
@@ -198,9 +205,7 @@ class JobEngine:
                 return execution_id  # already ran or running: nothing to send again
             # A first call may have died before enqueueing: send the original again
             # (the task name is the same, so the queue deduplicates).
-            env = Envelope(job_id=desc.id, execution_id=execution_id, attempt=1,
-                           trigger=existing.trigger, scheduled_for=existing.scheduled_for,
-                           payload=existing.payload)
+            env = attempt_envelope(existing, existing.trigger)
             when = existing.scheduled_for
             task = self.deps.task_for(desc, env, when if when > now else None)
         await self.queue.enqueue(task)
@@ -221,17 +226,15 @@ class JobEngine:
         run = await self.store.reopen_run(job, execution_id, now)
         if run is None:
             existing = await self.store.get_run(job, execution_id)
-            if existing is None or not _awaiting_replay(existing):
+            if existing is None or not awaiting_replay(existing):
                 state = existing.status.value if existing is not None else "not found"
                 raise ZenjobsError(f"job {job!r}: execution {execution_id!r} cannot be "
                                    f"replayed ({state}); only failure and dead runs can")
             # A replay reopened it but died before (or failed at) enqueueing: send that
             # attempt's task again; the same name deduplicates one already sent.
             run = existing
-        env = Envelope(job_id=job, execution_id=execution_id, attempt=run.attempt,
-                       trigger=Trigger.REPLAY, scheduled_for=run.scheduled_for,
-                       payload=run.payload)
-        await self.queue.enqueue(self.deps.task_for(desc, env, None))
+        await self.queue.enqueue(self.deps.task_for(desc, attempt_envelope(run, Trigger.REPLAY),
+                                                    None))
         return run
 
     async def _job_of(self, execution_id: str) -> str:
@@ -261,8 +264,3 @@ def check_idempotency_key(job_id: str, key: object) -> None:
         raise InvalidRequestError(f"job {job_id!r}, field 'idempotency_key': {problem}",
                                   field="idempotency_key")
 
-
-def _awaiting_replay(run: RunRecord) -> bool:
-    """Reopened by a replay and not delivered yet (only ``reopen_run`` makes these)."""
-    return (run.status is RunStatus.PENDING and run.attempt > 1
-            and run.next_attempt_at is not None)

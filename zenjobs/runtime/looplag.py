@@ -1,9 +1,10 @@
 """Event-loop lag monitoring: name the jobs running when something blocks the loop.
 
 A coroutine sleeps ``interval`` seconds in a loop and measures, with
-``loop.time()``, how late it wakes up. Lateness beyond ``threshold`` means
-some callback held the loop that long (a handler doing blocking work), and a
-``loop.blocked`` telemetry event is emitted with the lag and the jobs running.
+``loop.time()`` (or the ``clock`` given), how late it wakes up. Lateness
+beyond ``threshold`` means some callback held the loop that long (a handler
+doing blocking work), and a ``loop.blocked`` telemetry event is emitted with
+the lag and the jobs running.
 
 Naming the culprit is the point, and a job that blocks at its first step and
 finishes within the block would be gone by the time the late coroutine wakes.
@@ -13,6 +14,10 @@ event names the union of that snapshot, the snapshot from before the block and
 the jobs running after it. ``running`` must therefore be safe to call from
 another thread (return a copy, e.g. ``tuple(self._running)``). Emission itself
 happens on the loop; sink errors are logged and never escape.
+
+``clock`` (monotonic seconds, default the running loop's ``loop.time``) is what
+lag is measured on; tests pass a clock they move themselves, so a block of any
+length is simulated exactly and a slow machine cannot fake one.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -41,6 +47,7 @@ class LoopLagMonitor:
         running: Callable[[], Sequence[str]],
         threshold: float = 0.25,
         interval: float = 0.05,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if threshold <= 0 or interval <= 0:
             raise ValueError("threshold and interval must be positive")
@@ -49,6 +56,8 @@ class LoopLagMonitor:
         self._running = running
         self.threshold = threshold
         self.interval = interval
+        self._clock = clock
+        self._time: Callable[[], float] = clock or time.monotonic
         self._task: asyncio.Task[None] | None = None
         self._watchdog: threading.Thread | None = None
         self._stop_watchdog = threading.Event()
@@ -65,11 +74,12 @@ class LoopLagMonitor:
         if self.is_running:
             return
         loop = asyncio.get_running_loop()
-        self._last_beat = loop.time()
+        self._time = self._clock or loop.time
+        self._last_beat = self._time()
         self._stop_watchdog.clear()
-        self._task = loop.create_task(self._monitor(loop), name="zenjobs-looplag")
+        self._task = loop.create_task(self._monitor(), name="zenjobs-looplag")
         self._watchdog = threading.Thread(
-            target=self._watch, args=(loop,), name="zenjobs-looplag-watchdog", daemon=True
+            target=self._watch, name="zenjobs-looplag-watchdog", daemon=True
         )
         self._watchdog.start()
 
@@ -86,12 +96,12 @@ class LoopLagMonitor:
             # The watchdog wakes at once on the event; joining off-loop costs nothing.
             await asyncio.to_thread(watchdog.join)
 
-    async def _monitor(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _monitor(self) -> None:
         before = self._snapshot()
         while True:
-            expected = loop.time() + self.interval
+            expected = self._time() + self.interval
             await asyncio.sleep(self.interval)
-            woke = loop.time()
+            woke = self._time()
             lag = woke - expected
             with self._lock:
                 self._last_beat = woke
@@ -101,12 +111,12 @@ class LoopLagMonitor:
                 self._emit(lag, before | stuck | after)
             before = after
 
-    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _watch(self) -> None:
         """Watchdog thread: snapshot ``running()`` while the loop is stuck."""
         while not self._stop_watchdog.wait(self.interval):
             with self._lock:
                 beat = self._last_beat
-            if loop.time() - beat - self.interval > self.threshold:
+            if self._time() - beat - self.interval > self.threshold:
                 sample = self._snapshot()
                 with self._lock:
                     if self._last_beat == beat:  # still the same stuck period

@@ -271,11 +271,31 @@ async def _exhausted_by_takeover(deps: RuntimeDeps, env: Envelope, run: RunRecor
     return _ack(RunStatus.DEAD.value, env, run.attempt)
 
 
+def attempt_envelope(run: RunRecord, trigger: Trigger) -> Envelope:
+    """The envelope of ``run``'s current attempt: what its task carries.
+
+    With :meth:`RuntimeDeps.task_for` this makes the task of any attempt of any
+    recorded run, named ``task_name(execution_id, attempt)``, so every sender
+    (a retry, a re-sent schedule or replay, the reconciler) makes the same task.
+    """
+    return Envelope(job_id=run.job_id, execution_id=run.execution_id, attempt=run.attempt,
+                    trigger=trigger, scheduled_for=run.scheduled_for, payload=run.payload)
+
+
+def awaiting_replay(run: RunRecord) -> bool:
+    """Reopened by a replay and not delivered yet (only ``reopen_run`` makes these).
+
+    Its attempt is carried with trigger ``replay``; the record keeps the trigger
+    that created the execution.
+    """
+    return (run.status is RunStatus.PENDING and run.attempt > 1
+            and run.next_attempt_at is not None)
+
+
 def _retry_task(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope,
                 run: RunRecord) -> HttpTask:
     """The task of ``run``'s scheduled retry: its attempt, due at ``next_attempt_at``."""
-    retry = Envelope(job_id=run.job_id, execution_id=run.execution_id, attempt=run.attempt,
-                     trigger=env.trigger, scheduled_for=run.scheduled_for, payload=env.payload)
+    retry = attempt_envelope(run.evolve(payload=env.payload), env.trigger)
     return deps.task_for(desc, retry, run.next_attempt_at)
 
 

@@ -3,7 +3,13 @@
 One tick at logical time ``now``:
 
 1. ``store.due_jobs(now, batch_size)``: one indexed query, in priority order;
-   anything beyond the batch stays due for the next tick.
+   anything beyond the batch stays due for the next tick. A document whose job
+   this revision does not register (an *orphan*: removed from the code, still
+   in the store, or added by a newer revision) is skipped: its slot is moved
+   to the next one of its own stored schedule (``claim_slot``, so one tick
+   reports it, once per skipped slot, with ``master.job_skipped``), and the
+   query is asked again, at most ``MAX_DUE_ROUNDS`` times, so orphans never
+   take a registered job's place in the batch.
 2. For each due job: the effective descriptor (a misconfigured document is
    skipped with a ``master.job_skipped`` event naming the job and the reason;
    the other jobs go on), ``catch_up`` (missed slots collapse into one run for
@@ -13,11 +19,15 @@ One tick at logical time ``now``:
    from job and slot) and either runs it inline (``light`` jobs, all of them
    concurrently, each under its timeout) or enqueues its Cloud Task
    (``medium``/``heavy``, task name derived from the execution id).
+4. Last, :func:`~zenjobs.runtime.reconcile.reconcile` sends again the runs
+   whose next step is overdue (a retry or task never created, a lease nobody
+   took over), at most ``batch_size``; their count is the summary's ``recovered``.
 
 When writing the record or enqueueing fails (store or queue outage), the
 claim is handed back so the next tick retries the same slot under the same
 execution id. Known window (docs/runtime.md): an instance that *dies* between
-the claim and the enqueue loses that one slot; the next slot fires as usual.
+the claim and writing the run record loses that one slot (a record written but
+never enqueued is found by step 4); the next slot fires as usual.
 Eligibility is checked when the run starts, not here.
 """
 
@@ -25,20 +35,26 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..descriptor import JobDescriptor
-from ..errors import ConfigurationError, UnknownJobError
+from ..errors import ConfigurationError, DefinitionError
 from ..schedule import catch_up, format_instant
 from ..stores.records import JobRecord, RunRecord, RunStatus, Trigger
-from ..vocabulary import Weight
+from ..vocabulary import JobType, Weight
 from .effective import resolve_descriptor
 from .envelope import Envelope, slot_execution_id
+from .reconcile import reconcile
 from .runner import RuntimeDeps, run_delivery
 
 #: How many claims one tick sends to the store at once.
 CLAIM_CONCURRENCY = 16
+#: At most this many due queries per tick: each round moves the orphans it found
+#: out of the due query, so a tick handles up to this many batches of orphans.
+MAX_DUE_ROUNDS = 4
+#: Why an orphan's slot is skipped (the ``reason`` of its ``master.job_skipped``).
+ORPHAN_REASON = "not in this revision's registry"
 
 
 @dataclass
@@ -52,10 +68,10 @@ class _Counts:
 
 async def master_tick(deps: RuntimeDeps, now: datetime, batch_size: int) -> dict[str, Any]:
     """Run one tick at logical time ``now``; returns the JSON summary."""
-    due = await deps.store.due_jobs(now, batch_size)
     counts = _Counts()
-    inline: list[Envelope] = []
     gate = asyncio.Semaphore(CLAIM_CONCURRENCY)
+    due, orphans = await _due_registered(deps, now, batch_size, gate, counts)
+    inline: list[Envelope] = []
 
     async def claim(record: JobRecord) -> None:
         async with gate:
@@ -77,18 +93,85 @@ async def master_tick(deps: RuntimeDeps, now: datetime, batch_size: int) -> dict
                 counts.skipped += 1
             else:
                 counts.ran += 1
+    recovered = await reconcile(deps, now, batch_size)
     summary: dict[str, Any] = {
         "now": format_instant(now),
-        "due": len(due),
+        "due": len(due) + orphans,
         "claimed": counts.claimed,
         "ran": counts.ran,
         "enqueued": counts.enqueued,
         "skipped": counts.skipped,
         "failed": counts.failed,
+        "recovered": recovered,
         "batch_size": batch_size,
     }
     deps.emit("master.tick", now, **summary)
     return summary
+
+
+async def _due_registered(deps: RuntimeDeps, now: datetime, batch_size: int,
+                          gate: asyncio.Semaphore,
+                          counts: _Counts) -> tuple[list[JobRecord], int]:
+    """The due documents of registered jobs (one batch), and how many orphans were skipped.
+
+    Each round skips the orphans it finds (their ``next_run_at`` leaves the due
+    query) and, when the batch was full, asks again, so orphans cost a tick at
+    most ``MAX_DUE_ROUNDS`` queries and never a registered job its turn.
+    """
+    orphans: set[str] = set()
+    registered: list[JobRecord] = []
+
+    async def skip(record: JobRecord) -> None:
+        async with gate:
+            await _skip_orphan(deps, record, now)
+    for _ in range(MAX_DUE_ROUNDS):
+        due = await deps.store.due_jobs(now, batch_size)
+        registered = [record for record in due if record.job_id in deps.registry]
+        found = [record for record in due if record.job_id not in deps.registry]
+        if not found:
+            break
+        orphans.update(record.job_id for record in found)
+        await asyncio.gather(*(skip(record) for record in found))
+        if len(due) < batch_size:
+            break  # the query returned everything due: no need to ask again
+    counts.skipped += len(orphans)
+    return registered, len(orphans)
+
+
+async def _skip_orphan(deps: RuntimeDeps, record: JobRecord, now: datetime) -> None:
+    """Skip the due slot of a job this revision does not know; report it once.
+
+    ``next_run_at`` moves to the next slot of the document's own stored
+    schedule (or to none, when that schedule is unusable or over), with the
+    same compare-and-set as a claim: of concurrent ticks exactly one moves it
+    and reports it. A revision that registers the job finds it waiting for its
+    next slot, as if it had never left; the skipped slot does not run.
+    """
+    if record.next_run_at is None:
+        return
+    following = _stored_next_slot(record, now)
+    if await deps.store.claim_slot(record.job_id, record.next_run_at, following, now):
+        deps.emit("master.job_skipped", now, job_id=record.job_id, reason=ORPHAN_REASON,
+                  slot=record.next_run_at, next_run_at=following)
+
+
+def _stored_next_slot(record: JobRecord, now: datetime) -> datetime | None:
+    """The first slot after ``now`` of the schedule stored in ``record``, or None."""
+    config = record.config
+    if record.misconfigured or record.next_run_at is None:
+        return None
+    try:
+        desc = JobDescriptor(
+            id=record.job_id,
+            type=JobType.SCHEDULED if config.cron is not None else JobType.PERIODIC,
+            cron=config.cron,
+            interval=(timedelta(seconds=config.interval_seconds)
+                      if config.interval_seconds is not None else None),
+            timezone=config.timezone, start_at=config.start_at, end_at=config.end_at)
+        caught_up = catch_up(desc, record.next_run_at, now)
+    except (DefinitionError, TypeError, ValueError, OverflowError):
+        return None
+    return caught_up.next_run_at if caught_up is not None else None
 
 
 async def _claim_one(deps: RuntimeDeps, record: JobRecord, now: datetime,
@@ -141,12 +224,9 @@ async def _unclaim(deps: RuntimeDeps, record: JobRecord, claimed: datetime | Non
 
 def _effective(deps: RuntimeDeps, record: JobRecord, now: datetime,
                counts: _Counts) -> JobDescriptor | None:
-    """The effective descriptor, or None (with telemetry) when the job cannot be used."""
+    """The effective descriptor, or None (with telemetry) when the document cannot be used."""
     try:
-        base = deps.registry.get(record.job_id)
-        return resolve_descriptor(base, record)
-    except UnknownJobError:
-        reason = "not in this revision's registry"
+        return resolve_descriptor(deps.registry.get(record.job_id), record)
     except ConfigurationError as exc:
         reason = str(exc)
     counts.skipped += 1

@@ -10,8 +10,10 @@ webhook answers 503 with ``Retry-After``; Cloud Tasks delivers again later.
 
 Nothing is half written by a cancelled call: every state change of every store
 is one atomic step (a transaction or compare-and-set). A write cancelled while
-in flight either landed whole or not at all, and the lease protocol reads
-either outcome correctly on the next delivery.
+in flight either landed whole or not at all, and the next delivery reads either
+outcome correctly: a landed lease is held until it expires and is then taken
+over, a landed run record or outcome is found. The one write whose unknown
+outcome would lose work, a tick's slot claim, is left unbounded.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .records import (
     JobConfig,
     JobRecord,
     LeaseResult,
+    OverdueRun,
     RunRecord,
     RunResult,
 )
@@ -127,8 +130,12 @@ class DeadlineStore:
 
     async def claim_slot(self, job_id: str, expected_next_run_at: datetime,
                          new_next_run_at: datetime | None, now: datetime) -> bool:
-        return await self._bounded("claim_slot", self.inner.claim_slot(
-            job_id, expected_next_run_at, new_next_run_at, now))
+        # Not bounded, on purpose: a claim cancelled in flight may still land, and a
+        # landed claim whose winner never learns it has no run: the slot would be
+        # lost. The tick's due query before it is bounded, so a store that is down
+        # still answers 503 in seconds; one that fails mid-tick costs the client's
+        # own RPC timeout. Every other cancelled step is safe (see the docstring).
+        return await self.inner.claim_slot(job_id, expected_next_run_at, new_next_run_at, now)
 
     async def create_run(self, run: RunRecord) -> bool:
         return await self._bounded("create_run", self.inner.create_run(run))
@@ -154,6 +161,12 @@ class DeadlineStore:
 
     async def reopen_run(self, job_id: str, execution_id: str, now: datetime) -> RunRecord | None:
         return await self._bounded("reopen_run", self.inner.reopen_run(job_id, execution_id, now))
+
+    async def overdue_runs(self, cutoff: datetime, limit: int) -> list[OverdueRun]:
+        return await self._bounded("overdue_runs", self.inner.overdue_runs(cutoff, limit))
+
+    async def defer_overdue(self, seen: OverdueRun, until: datetime) -> bool:
+        return await self._bounded("defer_overdue", self.inner.defer_overdue(seen, until))
 
 
 def bounded(store: JobStore, deadline: float | None) -> JobStore:

@@ -14,8 +14,10 @@ record is a ``create`` (precondition: it must not exist).
 
 Cost: :meth:`FirestoreJobStore.due_jobs` is one indexed query whose result is
 the due jobs, so the documents read per tick grow with due jobs, not with
-registered jobs; :attr:`FirestoreJobStore.reads` counts documents read (what
-Firestore bills) so tests can prove it.
+registered jobs; :meth:`FirestoreJobStore.overdue_runs` likewise reads only
+overdue runs (a collection-group query on ``due_at``, which final runs do not
+carry); :attr:`FirestoreJobStore.reads` counts documents read (what Firestore
+bills) so tests can prove it.
 
 google.cloud is imported on first use, never at import time: a service that
 imports zenjobs pays for the SDK only when it talks to Firestore.
@@ -34,7 +36,9 @@ from . import transitions as t
 from .firestore_io import CONFLICTS as CONFLICTS
 from .firestore_io import RUNS_SUBCOLLECTION as RUNS_SUBCOLLECTION
 from .firestore_io import TRANSIENT as TRANSIENT
-from .firestore_io import Documents, FirestoreDocuments, Writes
+from .firestore_io import Documents, Writes
+from .firestore_recovery import OVERDUE_INDEX as OVERDUE_INDEX
+from .firestore_recovery import FirestoreRecovery
 from .records import (
     EDIT_HISTORY,
     ConfigEdit,
@@ -64,23 +68,18 @@ TTL_FIELD = "expire_at"  # a TTL policy on collection group ``runs`` deletes old
 EDITS_SUBCOLLECTION = "edits"
 
 
-class FirestoreJobStore(FirestoreDocuments):
+class FirestoreJobStore(FirestoreRecovery):
     """Job documents and run records in Firestore (native mode), via the async client.
 
     The client, counted reads and the compare-and-set step are
     :class:`~zenjobs.stores.firestore_io.FirestoreDocuments`; this class
-    is what the :class:`~zenjobs.stores.protocol.JobStore` protocol asks of them.
+    is what the :class:`~zenjobs.stores.protocol.JobStore` protocol asks of them,
+    the overdue-run index (:class:`~.firestore_recovery.FirestoreRecovery`) apart.
     """
 
     def _decode_run(self, job_id: str, execution_id: str,
                     data: Mapping[str, Any] | None) -> RunRecord | None:
-        if data is None:
-            return None
-        run, problems = codec.decode_run(job_id, execution_id, data)
-        if problems:
-            log.warning("run record %s/%s has problems: %s", job_id, execution_id,
-                        "; ".join(problems))
-        return run
+        return None if data is None else self._run_of(job_id, execution_id, data)
 
     def _encode_run(self, run: RunRecord) -> dict[str, Any]:
         return codec.encode_run(run, self.run_retention)

@@ -53,6 +53,7 @@ from .records import (
     RunStatus,
     Trigger,
 )
+from .transitions import run_due_at
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,7 +66,7 @@ JOB_FIELDS = frozenset(("job_id", *CONFIG_FIELDS, *STATE_FIELDS, EDIT_COUNT))
 RUN_FIELDS = frozenset(("job_id", "execution_id", "trigger", "scheduled_for", "status", "attempt",
                         "payload_json", "created_at", "started_at", "finished_at", "duration_ms",
                         "error_type", "error_message", "next_attempt_at", "lease_holder",
-                        "lease_expires_at", "expire_at"))
+                        "lease_expires_at", "expire_at", "due_at"))
 
 
 def read_instant(value: object) -> datetime:
@@ -209,7 +210,18 @@ def encode_run(run: RunRecord, retention: timedelta) -> dict[str, Any]:
         "lease_holder": run.lease_holder,
         "lease_expires_at": run.lease_expires_at,
         "expire_at": expire_at(run, retention),
+        # When the next step is due; null once final, so a final run is in no index
+        # range the reconciler's collection-group query reads (docs/firestore.md).
+        "due_at": run_due_at(run),
     }
+
+
+def stored_due_at(data: Mapping[str, Any]) -> datetime | None:
+    """A run document's ``due_at``; None when absent, null or unreadable (never raises)."""
+    try:
+        return optional(read_instant)(data.get("due_at"))
+    except FieldProblem:
+        return None
 
 
 def _json(value: object) -> Any:
@@ -259,6 +271,7 @@ def decode_run(job_id: str, execution_id: str, data: Mapping[str, Any]
         lease_expires_at=r.get("lease_expires_at", optional(read_instant), None),
     )
     r.get("expire_at", optional(read_instant), None)
+    r.get("due_at", optional(read_instant), None)
     if status is None or trigger is None or scheduled_for is None:
         run = run.evolve(status=RunStatus.FAILURE, error_type=CORRUPT_RUN,
                          error_message="; ".join(r.problems), lease_holder=None,

@@ -6,8 +6,9 @@ coroutines (and threads) can never both win a claim or a lease. Records are
 frozen dataclasses and payloads are copied in and out, so a caller can never
 change stored state by mutating what it got back.
 
-``due_jobs`` scans every job: fine for the few jobs of a test or a dev
-session; the persistent stores answer it with an index.
+``due_jobs`` and ``overdue_runs`` scan every job or every run's ``due_at``:
+fine for the few of a test or a dev session; the persistent stores answer
+both with an index.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .records import (
     JobRecord,
     LeaseOutcome,
     LeaseResult,
+    OverdueRun,
     RunRecord,
     RunResult,
 )
@@ -40,6 +42,8 @@ class MemoryJobStore:
         self._jobs: dict[str, JobRecord] = {}
         self._runs: dict[str, dict[str, RunRecord]] = {}  # job_id -> execution_id -> run
         self._edits: dict[str, list[EditRecord]] = {}  # job_id -> latest edits, oldest first
+        #: (job_id, execution_id) -> due_at of every run that is not final (run_due_at).
+        self._due: dict[tuple[str, str], datetime] = {}
 
     def close(self) -> None:
         """Nothing to release; present so every store can be closed the same way."""
@@ -48,7 +52,14 @@ class MemoryJobStore:
         return self._runs.get(job_id, {}).get(execution_id)
 
     def _put(self, run: RunRecord) -> None:
+        """Every run write goes through here, so ``due_at`` always follows the record."""
         self._runs.setdefault(run.job_id, {})[run.execution_id] = run
+        key = (run.job_id, run.execution_id)
+        due_at = t.run_due_at(run)
+        if due_at is None:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = due_at
 
     @staticmethod
     def _out(run: RunRecord) -> RunRecord:
@@ -184,3 +195,22 @@ class MemoryJobStore:
                 return None
             self._put(run)
         return self._out(run)
+
+    async def overdue_runs(self, cutoff: datetime, limit: int) -> list[OverdueRun]:
+        if limit <= 0:
+            return []
+        cutoff = t.to_utc(cutoff, "cutoff")
+        with self._lock:
+            found = [OverdueRun(self._runs[job_id][execution_id], due_at)
+                     for (job_id, execution_id), due_at in self._due.items() if due_at <= cutoff]
+        found.sort(key=t.recovery_order)
+        return [OverdueRun(self._out(item.run), item.due_at) for item in found[:limit]]
+
+    async def defer_overdue(self, seen: OverdueRun, until: datetime) -> bool:
+        until = t.to_utc(until, "until")
+        key = (seen.run.job_id, seen.run.execution_id)
+        with self._lock:
+            if not t.may_defer(self._run(*key), self._due.get(key), seen):
+                return False
+            self._due[key] = until
+            return True

@@ -22,6 +22,7 @@ from .records import (
     JobConfig,
     JobRecord,
     LeaseResult,
+    OverdueRun,
     RunRecord,
     RunResult,
 )
@@ -121,4 +122,24 @@ class JobStore(Protocol):
 
     async def reopen_run(self, job_id: str, execution_id: str, now: datetime) -> RunRecord | None:
         """For replay: a final failure/dead run becomes PENDING at attempt + 1."""
+        ...
+
+    async def overdue_runs(self, cutoff: datetime, limit: int) -> list[OverdueRun]:
+        """Runs whose next step was due at or before ``cutoff``, most overdue first.
+
+        Every run write stores ``due_at`` (:func:`~.transitions.run_due_at`: when
+        a pending run's task, a retry, or a lease's end was due; nothing for a
+        final run), so this is one indexed query: it costs in proportion to the
+        overdue runs returned, never to all runs. Ordered by ``due_at``, then job
+        id and execution id; at most ``limit``.
+        """
+        ...
+
+    async def defer_overdue(self, seen: OverdueRun, until: datetime) -> bool:
+        """Move the run's ``due_at`` to ``until`` if it is still as ``seen`` (True), else False.
+
+        Atomic and conditional (:func:`~.transitions.may_defer`): status, attempt
+        and ``due_at`` unchanged since :meth:`overdue_runs` read them. Only
+        ``due_at`` changes; the next state write of the run computes it afresh.
+        """
         ...

@@ -114,6 +114,20 @@ class RunRecord:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class OverdueRun:
+    """A run whose next step is overdue, as :meth:`JobStore.overdue_runs` finds it.
+
+    ``due_at`` is the stored instant by which that step should have happened
+    (see :func:`~zenjobs.stores.transitions.run_due_at`), or a later one a
+    reconciler set with :meth:`JobStore.defer_overdue`; the run record alone
+    cannot tell which, so both travel together.
+    """
+
+    run: RunRecord
+    due_at: datetime
+
+
 class LeaseOutcome(str, enum.Enum):
     ACQUIRED = "acquired"  # caller now holds the lease for (execution, attempt)
     FINISHED = "finished"  # the run is final: acknowledge, run nothing

@@ -21,7 +21,8 @@ replay``, ``zenjobs runs``) can open the same file while it runs.
 * **Instants** are stored as integer microseconds since the Unix epoch (UTC):
   exact, sortable and indexable. Everything returned is UTC-aware.
 * **due_jobs** is one range scan of the ``(enabled, next_run_at)`` index, so
-  its cost follows the due jobs, not all jobs.
+  its cost follows the due jobs, not all jobs; **overdue_runs** is one range
+  scan of the partial index on ``runs.due_at`` (:mod:`.sqlite_recovery`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import TypeVar
 
 from ..errors import BackendUnavailableError, ConfigurationError, UnknownJobError
 from . import sqlite_edits as edits
+from . import sqlite_recovery as recovery
 from . import sqlite_schema as schema
 from . import transitions as t
 from .records import (
@@ -47,6 +49,7 @@ from .records import (
     JobRecord,
     LeaseOutcome,
     LeaseResult,
+    OverdueRun,
     RunRecord,
     RunResult,
 )
@@ -99,7 +102,9 @@ class SqliteJobStore:
         """Create what is missing and record the version (in one ``BEGIN IMMEDIATE``).
 
         Every statement is ``CREATE ... IF NOT EXISTS``, so an older file (version 1,
-        before ``job_edits``) is brought up to date in place; a newer one is refused.
+        before ``job_edits``; version 2, before ``runs.due_at``, added and backfilled by
+        :func:`.sqlite_recovery.upgrade`) is brought up to date in place; a newer one is
+        refused.
         """
         version = None
         if conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -112,6 +117,7 @@ class SqliteJobStore:
         for statement in (schema.SCHEMA + edits.SCHEMA).split(";"):
             if statement.strip():
                 conn.execute(statement)
+        recovery.upgrade(conn)
         if version is None:
             conn.execute("INSERT INTO zenjobs_schema (version) VALUES (?)", (SCHEMA_VERSION,))
         elif version < SCHEMA_VERSION:
@@ -295,13 +301,7 @@ class SqliteJobStore:
     async def create_run(self, run: RunRecord) -> bool:
         fresh = t.normalize_run(run)
 
-        def tx(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                f"INSERT OR IGNORE INTO runs ({schema.RUN_COLUMNS}) VALUES ({schema.marks(16)})",
-                schema.run_row(fresh))
-            return cursor.rowcount == 1
-
-        return await self._write(tx)
+        return await self._write(lambda conn: schema.put_run(conn, fresh, replace=False))
 
     async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None:
         return await self._read(lambda conn: schema.get_run(conn, job_id, execution_id))
@@ -367,6 +367,16 @@ class SqliteJobStore:
             return run
 
         return await self._write(tx)
+
+    async def overdue_runs(self, cutoff: datetime, limit: int) -> list[OverdueRun]:
+        if limit <= 0:
+            return []
+        cutoff = t.to_utc(cutoff, "cutoff")
+        return await self._read(lambda conn: recovery.overdue_runs(conn, cutoff, limit))
+
+    async def defer_overdue(self, seen: OverdueRun, until: datetime) -> bool:
+        until = t.to_utc(until, "until")
+        return await self._write(lambda conn: recovery.defer(conn, seen, until))
 
 
 def _is_busy(exc: BaseException | None) -> bool:

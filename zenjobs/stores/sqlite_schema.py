@@ -32,8 +32,9 @@ from .records import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 log = logging.getLogger("zenjobs.stores.sqlite")
 
-#: 1: jobs and runs; 2: adds ``job_edits`` (:mod:`.sqlite_edits`), created on open.
-SCHEMA_VERSION = 2
+#: 1: jobs and runs; 2: adds ``job_edits`` (:mod:`.sqlite_edits`), created on open;
+#: 3: adds ``runs.due_at`` and its index (:mod:`.sqlite_recovery`), backfilled on open.
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS zenjobs_schema (version INTEGER NOT NULL);
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS runs (
     next_attempt_at INTEGER,
     lease_holder TEXT,
     lease_expires_at INTEGER,
+    due_at INTEGER,
     PRIMARY KEY (job_id, execution_id)
 );
 CREATE INDEX IF NOT EXISTS runs_recent ON runs (job_id, created_at, execution_id);
@@ -87,6 +89,8 @@ DUE_QUERY = (f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due"
 RUN_COLUMNS = ("job_id, execution_id, trigger, scheduled_for, status, attempt, payload, "
                "created_at, started_at, finished_at, duration_ms, error_type, error_message, "
                "next_attempt_at, lease_holder, lease_expires_at")
+#: What a run write sets: the record, and ``due_at`` (never read back into the record).
+RUN_WRITE_COLUMNS = f"{RUN_COLUMNS}, due_at"
 
 
 def to_micros(instant: datetime | None) -> int | None:
@@ -342,9 +346,12 @@ def get_run(conn: sqlite3.Connection, job_id: str, execution_id: str) -> RunReco
     return None if row is None else decode_run(row)
 
 
-def put_run(conn: sqlite3.Connection, run: RunRecord) -> None:
-    conn.execute(f"INSERT OR REPLACE INTO runs ({RUN_COLUMNS}) VALUES ({marks(16)})",
-                 run_row(run))
+def put_run(conn: sqlite3.Connection, run: RunRecord, *, replace: bool = True) -> bool:
+    """Write the whole row of ``run`` and its ``due_at``; without ``replace``, only if absent."""
+    verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+    cursor = conn.execute(f"{verb} INTO runs ({RUN_WRITE_COLUMNS}) VALUES ({marks(17)})",
+                          (*run_row(run), to_micros(t.run_due_at(run))))
+    return cursor.rowcount == 1
 
 
 _RUN_FIELDS = tuple(name.strip() for name in RUN_COLUMNS.split(","))
@@ -377,9 +384,11 @@ def update_run(conn: sqlite3.Connection, run: RunRecord, stored: RunRecord) -> N
     changed = [name for name in _RUN_FIELDS[2:] if getattr(run, name) != getattr(stored, name)]
     if not changed:
         return
-    assignments = ", ".join(f"{name} = ?" for name in changed)
+    # A state change computes due_at afresh (a reconciler's deferral only lasts until then).
+    assignments = ", ".join(f"{name} = ?" for name in [*changed, "due_at"])
     conn.execute(f"UPDATE runs SET {assignments} WHERE job_id = ? AND execution_id = ?",
-                 (*(_run_value(run, name) for name in changed), run.job_id, run.execution_id))
+                 (*(_run_value(run, name) for name in changed), to_micros(t.run_due_at(run)),
+                  run.job_id, run.execution_id))
 
 
 def marks(n: int) -> str:

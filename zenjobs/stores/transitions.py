@@ -28,6 +28,7 @@ from .records import (
     JobRecord,
     LeaseOutcome,
     LeaseResult,
+    OverdueRun,
     RunRecord,
     RunResult,
     RunStatus,
@@ -182,6 +183,55 @@ def runs_order(run: RunRecord) -> tuple[datetime, str]:
     """Sort key for most-recent-first listings (use with ``reverse=True``)."""
     assert run.created_at is not None
     return (run.created_at, run.execution_id)
+
+
+def run_due_at(run: RunRecord) -> datetime | None:
+    """When the run's next step must have happened; None once it is final.
+
+    Every store writes this beside each run record (an indexed field), so a
+    reconciler finds the runs whose next step never came with one query whose
+    cost follows those runs, not all runs (``docs/runtime.md``, "Recovery"):
+
+    * ``pending``: its task is due at its scheduled time, not before the
+      record was made (a catch-up run stands for an old slot but is sent when
+      created) nor before a replay asked for it: the latest of
+      ``scheduled_for``, ``created_at`` and ``next_attempt_at``;
+    * ``retry_scheduled``: ``next_attempt_at``, the retry task's schedule time;
+    * ``running``: ``lease_expires_at``; past it the holder is gone and a
+      delivery of the same attempt takes the run over;
+    * final: None, so the run leaves the index.
+
+    A missing instant (a hand-edited record) falls back to the ones present, so
+    a non-final run is never left out of the index.
+    """
+    if run.status.is_final:
+        return None
+    if run.status is RunStatus.RUNNING:
+        candidates = [run.lease_expires_at or run.started_at]
+    elif run.status is RunStatus.RETRY_SCHEDULED:
+        candidates = [run.next_attempt_at or run.finished_at]
+    else:
+        candidates = [run.scheduled_for, run.created_at, run.next_attempt_at]
+    instants = [i for i in candidates if i is not None]
+    return to_utc(max(instants), "due_at") if instants else to_utc(run.scheduled_for, "due_at")
+
+
+def recovery_order(item: OverdueRun) -> tuple[datetime, str, str]:
+    """Sort key of :meth:`JobStore.overdue_runs`: most overdue first, then job and execution."""
+    return (item.due_at, item.run.job_id, item.run.execution_id)
+
+
+def may_defer(stored: RunRecord | None, stored_due_at: datetime | None,
+              seen: OverdueRun) -> bool:
+    """Whether ``defer_overdue`` may move the stored ``due_at``: nothing changed since seen.
+
+    The run must still be at the status, attempt and ``due_at`` the reconciler
+    read; any state change since (a delivery took the lease, the run finished)
+    wrote a ``due_at`` of its own, which wins.
+    """
+    return (stored is not None and stored_due_at is not None
+            and stored_due_at == to_utc(seen.due_at, "due_at")
+            and stored.status is seen.run.status and stored.attempt == seen.run.attempt)
 
 
 def decide_lease(run: RunRecord | None, attempt: int, holder: str, now: datetime,

@@ -4,7 +4,7 @@ Production logs are JSON for Cloud Logging
 (:class:`~zenjobs.telemetry.cloud_logging.LogTelemetrySink`); a developer
 watching a terminal wants to scan a column of job ids instead::
 
-    12:01:00 master.tick          due=2 claimed=2 ran=1 enqueued=1 skipped=0 failed=0
+    12:01:00 master.tick          due=2 claimed=2 ran=1 enqueued=1 skipped=0 failed=0 recovered=0
     12:01:00 job.started          sync_analytics        exec=sync_analytics-20261129T120100Z
                                                         attempt=1 trigger=schedule
     12:01:00 job.retry_scheduled  sync_analytics        exec=... next_attempt=2 in 5.4s
@@ -30,7 +30,7 @@ from .protocol import TelemetryEvent
 _SHOWN = frozenset({"job_id", "execution_id", "attempt", "trigger", "duration_ms", "status",
                     "final", "error", "next_attempt", "next_attempt_at", "delay_ms",
                     "scheduled_for", "taken_over", "reason"})
-_TICK_FIELDS = ("due", "claimed", "ran", "enqueued", "skipped", "failed")
+_TICK_FIELDS = ("due", "claimed", "ran", "enqueued", "skipped", "failed", "recovered")
 NAME_WIDTH = 20
 JOB_WIDTH = 21
 MAX_VALUE_CHARS = 300

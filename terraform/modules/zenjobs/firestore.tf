@@ -52,6 +52,32 @@ resource "google_firestore_index" "due_jobs_by_priority" {
   depends_on = [google_project_service.apis]
 }
 
+# The reconciler each tick runs finds runs whose next step is overdue (a retry
+# or a task that was never created, a lease nobody took over) with one
+# collection-group query over every job's runs subcollection:
+#   due_at <= now - slack ORDER BY due_at LIMIT batch
+# Finished runs store due_at null, so its cost grows with stuck runs, not with
+# all runs. It needs this single-field index with collection-group scope (the
+# automatic single-field indexes are collection-scoped only); it must match
+# zenjobs.stores.firestore.OVERDUE_INDEX.
+resource "google_firestore_field" "runs_overdue" {
+  count = var.create_firestore_index ? 1 : 0
+
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = "runs"
+  field      = "due_at"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 # Run records (jobs/{job_id}/runs/{execution_id}) carry expire_at; Firestore
 # deletes them after that instant. The empty index_config turns off the
 # single-field indexes of a field nobody queries.

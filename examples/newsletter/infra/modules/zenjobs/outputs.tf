@@ -32,6 +32,6 @@ output "master_uri" {
 }
 
 output "firestore_index_ids" {
-  description = "Resource ids of the due-jobs composite indexes (empty when not created)."
-  value       = concat(google_firestore_index.due_jobs[*].id, google_firestore_index.due_jobs_by_priority[*].id)
+  description = "Resource ids of the due-jobs composite indexes and of the runs.due_at field index (empty when not created)."
+  value       = concat(google_firestore_index.due_jobs[*].id, google_firestore_index.due_jobs_by_priority[*].id, google_firestore_field.runs_overdue[*].id)
 }

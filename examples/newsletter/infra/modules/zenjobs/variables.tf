@@ -233,7 +233,7 @@ variable "jobs_collection" {
 }
 
 variable "create_firestore_index" {
-  description = "Create the composite indexes the master tick's due-jobs query needs (enabled ASC, next_run_at ASC; enabled ASC, priority DESC, next_run_at ASC)."
+  description = "Create the indexes the master tick's queries need: the due-jobs composite indexes (enabled ASC, next_run_at ASC; enabled ASC, priority DESC, next_run_at ASC) and the collection-group index on runs.due_at of the overdue-runs query."
   type        = bool
   default     = true
 }
