@@ -50,7 +50,7 @@ def _fetch_from_file(url: str) -> CertsResponse:
 
 
 def _build() -> Any:
-    from zenjobs.stores.sqlite import SqliteJobStore
+    from zenjobs.stores.sqlite.store import SqliteJobStore
 
     audience = os.environ["BENCH_AUDIENCE"]
     verifier = OidcVerifier(audience, [os.environ["BENCH_INVOKER"]],

@@ -36,8 +36,8 @@ from _doubles import NoQueue, NullTelemetry, noop
 from zenjobs import JobType, ZenJobs
 from zenjobs.runtime.effective import config_from_descriptor
 from zenjobs.runtime.engine import JobEngine
-from zenjobs.stores import firestore_codec as codec
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore import codec as codec
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.records import JobRecord
 from zenjobs.stores.transitions import new_job
 from zenjobs.testing import VirtualClock

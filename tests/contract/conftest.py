@@ -15,7 +15,7 @@ import pytest
 
 from zenjobs.stores.memory import MemoryJobStore
 from zenjobs.stores.protocol import JobStore
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 BACKENDS = ["memory", "sqlite", "firestore"]
 
@@ -31,7 +31,7 @@ def make_store(name: str, tmp_path: Path) -> JobStore:
         return SqliteJobStore(tmp_path / "zenjobs" / "store.sqlite3")
     if name == "firestore":  # Google's emulator: $FIRESTORE_EMULATOR_HOST or started once
         from tests.emulators.firestore import ensure_emulator, project_for
-        from zenjobs.stores.firestore import FirestoreJobStore
+        from zenjobs.stores.firestore.store import FirestoreJobStore
 
         ensure_emulator()
         return FirestoreJobStore(project=project_for(str(tmp_path)), rpc_timeout=10.0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from zenjobs.stores import config_codec as cc
-from zenjobs.stores import firestore_codec
+from zenjobs.stores.firestore import codec as firestore_codec
 from zenjobs.stores.records import JobConfig
-from zenjobs.stores.sqlite_schema import config_json, read_micros
+from zenjobs.stores.sqlite.schema import config_json, read_micros
 
 START = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 CONFIG = JobConfig(cron="0 3 * * *", timezone="Europe/Berlin", start_at=START, max_retries=1,

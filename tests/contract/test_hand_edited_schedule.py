@@ -39,7 +39,7 @@ async def hand_edit_cron(backend: str, store: JobStore, tmp_path: Path, job_id: 
                         (json.dumps(config), job_id))
         raw.close()
     elif backend == "firestore":
-        from zenjobs.stores.firestore import FirestoreJobStore
+        from zenjobs.stores.firestore.store import FirestoreJobStore
 
         assert isinstance(store, FirestoreJobStore)
         await store.client().collection(store.collection).document(job_id).update(

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from zenjobs.stores.records import JobConfig, RunRecord, RunStatus, Trigger
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from zenjobs.stores import sqlite_schema as schema
 from zenjobs.stores.records import JobConfig, RunRecord, RunResult, RunStatus, Trigger
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite import schema as schema
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

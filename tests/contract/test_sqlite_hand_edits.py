@@ -21,7 +21,7 @@ import pytest
 
 from zenjobs import JobContext, JobType, ZenJobs, ops
 from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 CONFIG = JobConfig(cron="*/5 * * * *", timezone="Europe/Berlin", max_retries=2, priority=1)

@@ -12,7 +12,7 @@ import pytest
 from zenjobs.errors import BackendUnavailableError, ConfigurationError
 from zenjobs.stores.protocol import JobStore
 from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, Trigger
-from zenjobs.stores.sqlite import DUE_QUERY, SCHEMA_VERSION, SqliteJobStore
+from zenjobs.stores.sqlite.store import DUE_QUERY, SCHEMA_VERSION, SqliteJobStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

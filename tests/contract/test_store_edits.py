@@ -28,7 +28,7 @@ from zenjobs.stores.records import (
     JobRecord,
     NextRun,
 )
-from zenjobs.stores.sqlite import SCHEMA_VERSION, SqliteJobStore
+from zenjobs.stores.sqlite.store import SCHEMA_VERSION, SqliteJobStore
 
 from .conftest import PERSISTENT_BACKENDS, close_store, make_store
 

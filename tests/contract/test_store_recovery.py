@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.protocol import JobStore
 from zenjobs.stores.records import (
     LeaseOutcome,
@@ -26,8 +26,8 @@ from zenjobs.stores.records import (
     RunStatus,
     Trigger,
 )
-from zenjobs.stores.sqlite import SCHEMA_VERSION, SqliteJobStore
-from zenjobs.stores.sqlite_recovery import OVERDUE_QUERY
+from zenjobs.stores.sqlite.recovery import OVERDUE_QUERY
+from zenjobs.stores.sqlite.store import SCHEMA_VERSION, SqliteJobStore
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -229,7 +229,7 @@ async def test_firestore_reads_follow_the_overdue_runs_not_all_runs(
     store = firestore_store
     client = store.client()
     batch, pending = client.batch(), 0
-    from zenjobs.stores import firestore_codec as codec
+    from zenjobs.stores.firestore import codec as codec
 
     for index in range(total):
         job_id = f"job{index % 7}"

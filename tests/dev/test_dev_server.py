@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from zenjobs.stores.records import RunStatus
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 REPO = Path(__file__).resolve().parents[2]
 ZENJOBS = Path(sys.executable).with_name("zenjobs")

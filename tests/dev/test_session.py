@@ -14,7 +14,7 @@ from zenjobs.dev.server import bare_app
 from zenjobs.queues.pushers import HttpPusher
 from zenjobs.queues.simulated import SimulatedCloudTasks
 from zenjobs.runtime.devsession import DevSession, activated, active_session
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 

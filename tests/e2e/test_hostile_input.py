@@ -33,9 +33,9 @@ from hypothesis import strategies as st
 
 from tests.emulators.firestore import reset
 from zenjobs.runtime.executor import ZenJobsExecutor
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.protocol import JobStore
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 from zenjobs.testing import MemoryTelemetry, VirtualClock, cloud_tasks_request, envelope
 from zenjobs.vocabulary import MAX_PAYLOAD_DEPTH
 

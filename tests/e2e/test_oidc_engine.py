@@ -23,7 +23,7 @@ from zenjobs.queues.pushers import HttpPusher
 from zenjobs.queues.simulated import SimulatedCloudTasks
 from zenjobs.runtime.executor import ZenJobsExecutor
 from zenjobs.stores.records import RunStatus
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 from zenjobs.testing import (
     MemoryTelemetry,
     VirtualClock,

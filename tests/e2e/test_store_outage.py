@@ -31,7 +31,7 @@ from tests.emulators.firestore import reset, started
 from tests.emulators.process import paused
 from zenjobs import JobContext, JobType, ZenJobs
 from zenjobs.runtime.executor import ZenJobsExecutor
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.records import RunStatus
 from zenjobs.testing import MemoryTelemetry, cloud_tasks_request, envelope
 

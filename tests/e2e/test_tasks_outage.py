@@ -39,7 +39,7 @@ from zenjobs.queues.cloud_tasks import CloudTasksQueue
 from zenjobs.runtime.envelope import slot_execution_id, task_name
 from zenjobs.runtime.executor import ZenJobsExecutor
 from zenjobs.runtime.reconcile import RECOVERY_SLACK
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.records import RunStatus
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 

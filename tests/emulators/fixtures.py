@@ -34,7 +34,7 @@ from tests.emulators.firestore import ensure_emulator, reset, stop_started
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient
 
-    from zenjobs.stores.firestore import FirestoreJobStore
+    from zenjobs.stores.firestore.store import FirestoreJobStore
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ def firestore_project(firestore_emulator: str) -> Iterator[str]:
 @pytest.fixture
 async def firestore_store(firestore_project: str) -> AsyncIterator[FirestoreJobStore]:
     """A FirestoreJobStore on the test's project."""
-    from zenjobs.stores.firestore import FirestoreJobStore
+    from zenjobs.stores.firestore.store import FirestoreJobStore
 
     store = FirestoreJobStore(project=firestore_project, rpc_timeout=10.0)
     try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class OneDocument:
 
 
 def one_job_store(commit_errors: list[Exception | None]) -> tuple[FirestoreJobStore, OneDocument]:
-    from zenjobs.stores import firestore_codec as codec
+    from zenjobs.stores.firestore import codec as codec
     from zenjobs.stores.records import JobRecord
 
     client = OneDocument(codec.encode_job(JobRecord("job", JobConfig(), next_run_at=NOW)),

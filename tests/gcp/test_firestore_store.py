@@ -20,8 +20,8 @@ import pytest
 
 from tests.emulators.process import free_port
 from zenjobs.errors import BackendUnavailableError, UnknownJobError
-from zenjobs.stores import firestore_codec as codec
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore import codec as codec
+from zenjobs.stores.firestore.store import FirestoreJobStore
 from zenjobs.stores.records import JobConfig, LeaseOutcome, RunRecord, RunResult, RunStatus, Trigger
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ async def seed(client: AsyncClient, count: int, *, due: int, now: datetime) -> N
 # -- import discipline ---------------------------------------------------------------------
 
 def test_importing_the_store_does_not_import_google_cloud() -> None:
-    code = ("import sys, zenjobs.stores.firestore, zenjobs.gcp.clients, zenjobs.gcp.errors; "
+    code = ("import sys, zenjobs.stores.firestore.store, zenjobs.gcp.clients, zenjobs.gcp.errors; "
             "loaded = [m for m in sys.modules if m.startswith(('google.cloud', 'grpc'))]; "
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)

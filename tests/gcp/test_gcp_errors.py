@@ -9,8 +9,8 @@ from google.api_core import exceptions as gexc
 
 from zenjobs.errors import BackendUnavailableError, ConfigurationError, ZenjobsError
 from zenjobs.gcp import errors
-from zenjobs.stores.firestore import CONFLICTS
-from zenjobs.stores.firestore import TRANSIENT as FIRESTORE_TRANSIENT
+from zenjobs.stores.firestore.store import CONFLICTS
+from zenjobs.stores.firestore.store import TRANSIENT as FIRESTORE_TRANSIENT
 
 HINTS = {"NOT_FOUND": "run terraform apply"}
 
@@ -76,7 +76,7 @@ class RefusingFirestore:
 ])
 async def test_firestore_store_maps_refusals_with_project_and_database(
         exc: Exception, kind: type[ZenjobsError], text: str) -> None:
-    from zenjobs.stores.firestore import FirestoreJobStore
+    from zenjobs.stores.firestore.store import FirestoreJobStore
 
     client: Any = RefusingFirestore(exc)
     store = FirestoreJobStore("zj-p", database="db1", client_factory=lambda: client)

@@ -32,7 +32,7 @@ from infra_support import (
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import JobDescriptor
 from zenjobs.infra.plan import MASTER_PATH, InfraSettings, build_plan
-from zenjobs.stores.firestore import DUE_INDEXES, OVERDUE_INDEX, RUNS_SUBCOLLECTION, TTL_FIELD
+from zenjobs.stores.firestore.store import DUE_INDEXES, OVERDUE_INDEX, RUNS_SUBCOLLECTION, TTL_FIELD
 from zenjobs.vocabulary import DEFAULT_LEASE_GRACE
 
 PRIMITIVE = re.compile(r"roles/(owner|editor|viewer)\b")

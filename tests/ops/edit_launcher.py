@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     if any(arg.startswith("firestore") for arg in store_args):
         import google.cloud.firestore  # noqa: F401
 
-        import zenjobs.stores.firestore  # noqa: F401
+        import zenjobs.stores.firestore.store  # noqa: F401
     release_r, release_w = os.pipe()
     children = []
     for index, edit in enumerate(EDITS):

@@ -24,7 +24,7 @@ from typing import Any
 from tests.ops.edit_registry import EDITS, JOB_IDS, Edit, jobs
 from zenjobs import ops
 from zenjobs.stores.protocol import JobStore
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 10, 17, tzinfo=timezone.utc)
@@ -103,7 +103,7 @@ async def test_50_concurrent_cli_edits_on_one_sqlite_file_are_all_kept(tmp_path:
 
 async def test_50_concurrent_cli_edits_on_firestore_are_all_kept(
         tmp_path: Path, firestore_project: str) -> None:
-    from zenjobs.stores.firestore import FirestoreJobStore
+    from zenjobs.stores.firestore.store import FirestoreJobStore
 
     store = FirestoreJobStore(project=firestore_project, rpc_timeout=10.0)
     try:

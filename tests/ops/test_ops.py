@@ -17,7 +17,7 @@ from zenjobs.schedule import next_fire
 from zenjobs.stores.memory import MemoryJobStore
 from zenjobs.stores.protocol import JobStore
 from zenjobs.stores.records import JobConfig, RunRecord, RunResult, RunStatus, Trigger
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 2, 10, 17, tzinfo=UTC)

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from tests.ops.ops_registry import jobs
 from zenjobs import ops
 from zenjobs.cli import main
-from zenjobs.stores.firestore import FirestoreJobStore
+from zenjobs.stores.firestore.store import FirestoreJobStore
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncClient

@@ -17,7 +17,7 @@ from zenjobs.runtime.envelope import Envelope, decode_envelope
 from zenjobs.runtime.protocol import DeliveryOutcome
 from zenjobs.stores.memory import MemoryJobStore
 from zenjobs.stores.protocol import JobStore
-from zenjobs.stores.sqlite import SqliteJobStore
+from zenjobs.stores.sqlite.store import SqliteJobStore
 from zenjobs.testing import MemoryTelemetry, VirtualClock
 
 UTC = timezone.utc

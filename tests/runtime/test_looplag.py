@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from zenjobs.runtime.looplag import LoopLagMonitor
+from zenjobs.telemetry.looplag import LoopLagMonitor
 from zenjobs.telemetry.protocol import TelemetryEvent
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from zenjobs.runtime.looplag import EVENT_NAME as LOOP_BLOCKED
 from zenjobs.stores.records import RunStatus
 from zenjobs.telemetry.cloud_logging import LogTelemetrySink
+from zenjobs.telemetry.looplag import EVENT_NAME as LOOP_BLOCKED
 from zenjobs.telemetry.protocol import FanOutTelemetrySink, TelemetryEvent, emit_safely
 from zenjobs.testing import MemoryTelemetry
 

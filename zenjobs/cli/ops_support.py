@@ -132,14 +132,14 @@ def open_store(spec: StoreSpec, project: str | None) -> JobStore:
 
         return MemoryJobStore()
     if spec.kind == "sqlite":
-        from ..stores.sqlite import SqliteJobStore
+        from ..stores.sqlite.store import SqliteJobStore
 
         return SqliteJobStore(spec.target)
     if not project:
         raise ConfigurationError(
             f"store {spec.url!r} needs a Google Cloud project: pass --project, set "
             f"{' or '.join(PROJECT_ENV)}, or add project under [tool.zenjobs]")
-    from ..stores.firestore import FirestoreJobStore
+    from ..stores.firestore.store import FirestoreJobStore
 
     return FirestoreJobStore(project, collection=spec.target)
 

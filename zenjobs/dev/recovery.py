@@ -31,7 +31,7 @@ async def simulated_start(store: str, wall_now: datetime) -> datetime:
     """
     if store == ":memory:" or not await asyncio.to_thread(Path(store).is_file):
         return wall_now
-    from ..stores.sqlite import SqliteJobStore
+    from ..stores.sqlite.store import SqliteJobStore
 
     with SqliteJobStore(store) as opened:
         jobs = await opened.list_jobs()

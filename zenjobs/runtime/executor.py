@@ -174,7 +174,7 @@ class ZenJobsExecutor:
         )
         url = settings["service_url"]
         if store is None:
-            from ..stores.firestore import FirestoreJobStore
+            from ..stores.firestore.store import FirestoreJobStore
 
             store = FirestoreJobStore(settings["project"], collection=collection)
         if queue is None:
@@ -239,8 +239,8 @@ class ZenJobsExecutor:
         self.jobs.validate(require_handlers=True)
         created = await self._engine.sync()
         if self.loop_lag_threshold is not None and self._monitor is None:
+            from ..telemetry.looplag import LoopLagMonitor
             from ..telemetry.protocol import FanOutTelemetrySink
-            from .looplag import LoopLagMonitor
 
             sinks = (self.telemetry,) if self.telemetry is not None else ()
             self._monitor = LoopLagMonitor(FanOutTelemetrySink(*sinks), self.clock.now,
@@ -368,7 +368,7 @@ def _dev_store(store: str | JobStore) -> JobStore:
         from ..stores.memory import MemoryJobStore
 
         return MemoryJobStore()
-    from ..stores.sqlite import SqliteJobStore
+    from ..stores.sqlite.store import SqliteJobStore
 
     return SqliteJobStore(store)
 

@@ -17,12 +17,12 @@ replay``, ``zenjobs runs``) can open the same file while it runs.
   :mod:`zenjobs.stores.transitions`, so this store agrees with the others.
 * **Hand edits.** A job row that cannot be used (bad config JSON, a wrong type,
   an unknown time zone) reads as a record with ``misconfigured`` set, naming
-  the field, exactly as in the Firestore store; see :mod:`.sqlite_schema`.
+  the field, exactly as in the Firestore store; see :mod:`.schema`.
 * **Instants** are stored as integer microseconds since the Unix epoch (UTC):
   exact, sortable and indexable. Everything returned is UTC-aware.
 * **due_jobs** is one range scan of the ``(enabled, next_run_at)`` index, so
   its cost follows the due jobs, not all jobs; **overdue_runs** is one range
-  scan of the partial index on ``runs.due_at`` (:mod:`.sqlite_recovery`).
+  scan of the partial index on ``runs.due_at`` (:mod:`.recovery`).
 """
 
 from __future__ import annotations
@@ -36,12 +36,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from ..errors import BackendUnavailableError, ConfigurationError, UnknownJobError
-from . import sqlite_edits as edits
-from . import sqlite_recovery as recovery
-from . import sqlite_schema as schema
-from . import transitions as t
-from .records import (
+from ...errors import BackendUnavailableError, ConfigurationError, UnknownJobError
+from .. import transitions as t
+from ..records import (
     ConfigEdit,
     EditRecord,
     EditResult,
@@ -53,7 +50,10 @@ from .records import (
     RunRecord,
     RunResult,
 )
-from .sqlite_schema import DUE_QUERY, SCHEMA_VERSION
+from . import edits as edits
+from . import recovery as recovery
+from . import schema as schema
+from .schema import DUE_QUERY, SCHEMA_VERSION
 
 __all__ = ["DEFAULT_DEV_PATH", "DUE_QUERY", "SCHEMA_VERSION", "SqliteJobStore"]
 
@@ -103,7 +103,7 @@ class SqliteJobStore:
 
         Every statement is ``CREATE ... IF NOT EXISTS``, so an older file (version 1,
         before ``job_edits``; version 2, before ``runs.due_at``, added and backfilled by
-        :func:`.sqlite_recovery.upgrade`) is brought up to date in place; a newer one is
+        :func:`.recovery.upgrade`) is brought up to date in place; a newer one is
         refused.
         """
         version = None

@@ -29,9 +29,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import PayloadError
-from . import config_codec
-from .config_codec import (
+from ...errors import PayloadError
+from .. import config_codec
+from ..config_codec import (
     CONFIG_FIELDS,
     CORRUPT_RUN,
     FieldProblem,
@@ -44,16 +44,8 @@ from .config_codec import (
     read_int,
     read_str,
 )
-from .records import (
-    EditRecord,
-    FieldChange,
-    JobConfig,
-    JobRecord,
-    RunRecord,
-    RunStatus,
-    Trigger,
-)
-from .transitions import run_due_at
+from ..records import EditRecord, FieldChange, JobConfig, JobRecord, RunRecord, RunStatus, Trigger
+from ..transitions import run_due_at
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

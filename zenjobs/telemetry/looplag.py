@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from ..telemetry.protocol import TelemetryEvent, TelemetrySink
+from .protocol import TelemetryEvent, TelemetrySink
 
 log = logging.getLogger(__name__)
 

@@ -30,16 +30,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UnknownJobError
-from . import firestore_codec as codec
-from . import transitions as t
-from .firestore_io import CONFLICTS as CONFLICTS
-from .firestore_io import RUNS_SUBCOLLECTION as RUNS_SUBCOLLECTION
-from .firestore_io import TRANSIENT as TRANSIENT
-from .firestore_io import Documents, Writes
-from .firestore_recovery import OVERDUE_INDEX as OVERDUE_INDEX
-from .firestore_recovery import FirestoreRecovery
-from .records import (
+from ...errors import UnknownJobError
+from .. import transitions as t
+from ..records import (
     EDIT_HISTORY,
     ConfigEdit,
     EditRecord,
@@ -51,6 +44,13 @@ from .records import (
     RunRecord,
     RunResult,
 )
+from . import codec as codec
+from .documents import CONFLICTS as CONFLICTS
+from .documents import RUNS_SUBCOLLECTION as RUNS_SUBCOLLECTION
+from .documents import TRANSIENT as TRANSIENT
+from .documents import Documents, Writes
+from .recovery import OVERDUE_INDEX as OVERDUE_INDEX
+from .recovery import FirestoreRecovery
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncCollectionReference, AsyncQuery
@@ -72,9 +72,9 @@ class FirestoreJobStore(FirestoreRecovery):
     """Job documents and run records in Firestore (native mode), via the async client.
 
     The client, counted reads and the compare-and-set step are
-    :class:`~zenjobs.stores.firestore_io.FirestoreDocuments`; this class
+    :class:`~zenjobs.stores.firestore.documents.FirestoreDocuments`; this class
     is what the :class:`~zenjobs.stores.protocol.JobStore` protocol asks of them,
-    the overdue-run index (:class:`~.firestore_recovery.FirestoreRecovery`) apart.
+    the overdue-run index (:class:`~.recovery.FirestoreRecovery`) apart.
     """
 
     def _decode_run(self, job_id: str, execution_id: str,

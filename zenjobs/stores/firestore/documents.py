@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import BackendUnavailableError, ConfigurationError
-from ..gcp import errors
-from ..gcp.clients import LazyClient
+from ...errors import BackendUnavailableError, ConfigurationError
+from ...gcp import errors
+from ...gcp.clients import LazyClient
 
 if TYPE_CHECKING:
     from google.cloud.firestore import (

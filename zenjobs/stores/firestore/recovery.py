@@ -1,7 +1,7 @@
 """The Firestore store's overdue-run index: the reconciler's query and its deferral.
 
 Every run document carries ``due_at`` (:func:`~.transitions.run_due_at`,
-written by :func:`.firestore_codec.encode_run` with every run write): when the
+written by :func:`.codec.encode_run` with every run write): when the
 run's next step was due, null once the run is final. Runs live at
 ``{collection}/{job_id}/runs/{execution_id}``, one subcollection per job, so
 finding overdue ones across all jobs is a *collection-group* query on ``runs``::
@@ -12,7 +12,7 @@ served by a single-field index on ``due_at`` with collection-group scope
 (:data:`OVERDUE_INDEX`; ``zenjobs gen-infra`` declares it, the emulator needs
 none). A null is in no range, so only overdue runs are read: the cost follows
 stuck runs, never the run history. Kept apart from :mod:`.firestore` (jobs and
-the delivery path) as :mod:`.sqlite_recovery` is from the SQLite store.
+the delivery path) as :mod:`.recovery` is from the SQLite store.
 
 Run documents written by a zenjobs without this field have no ``due_at`` and
 stay out of the index until their next write.
@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import firestore_codec as codec
-from . import transitions as t
-from .firestore_io import RUNS_SUBCOLLECTION, Documents, FirestoreDocuments, Writes
-from .records import OverdueRun, RunRecord
+from .. import transitions as t
+from ..records import OverdueRun, RunRecord
+from . import codec as codec
+from .documents import RUNS_SUBCOLLECTION, Documents, FirestoreDocuments, Writes
 
 log = logging.getLogger("zenjobs.stores.firestore")
 

@@ -1,6 +1,6 @@
 """The SQLite store's overdue-run index: ``runs.due_at``, its query, deferral and migration.
 
-Every run write (:func:`.sqlite_schema.put_run`, :func:`.sqlite_schema.update_run`)
+Every run write (:func:`.schema.put_run`, :func:`.schema.update_run`)
 stores ``due_at`` (:func:`~.transitions.run_due_at`: when the run's next step
 was due; NULL once it is final). The partial index ``runs_overdue`` holds only
 the non-NULL ones, ordered as the reconciler reads them, so
@@ -18,10 +18,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from . import config_codec as cc
-from . import sqlite_schema as schema
-from . import transitions as t
-from .records import OverdueRun, RunStatus
+from .. import config_codec as cc
+from .. import transitions as t
+from ..records import OverdueRun, RunStatus
+from . import schema as schema
 
 #: Created after the column exists (a version-2 table gains it first, by ALTER TABLE).
 INDEX = ("CREATE INDEX IF NOT EXISTS runs_overdue ON runs (due_at, job_id, execution_id)"

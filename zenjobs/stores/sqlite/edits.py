@@ -1,6 +1,6 @@
 """The SQLite store's field-level config edits and their history (table ``job_edits``).
 
-Kept apart from :mod:`.sqlite_schema` (rows of jobs and runs) because an edit
+Kept apart from :mod:`.schema` (rows of jobs and runs) because an edit
 touches the job row differently from every other write: only the config keys it
 changes are rewritten inside the stored JSON object, so a concurrent edit of
 another key (serialised by ``BEGIN IMMEDIATE``) and a hand-edited key the edit
@@ -19,11 +19,11 @@ import logging
 import sqlite3
 from typing import Any
 
-from . import config_codec as cc
-from . import sqlite_schema as schema
-from .records import EDIT_HISTORY, EditRecord, FieldChange, JobRecord
+from .. import config_codec as cc
+from ..records import EDIT_HISTORY, EditRecord, FieldChange, JobRecord
+from . import schema as schema
 
-log = logging.getLogger("zenjobs.stores.sqlite")
+log = logging.getLogger("zenjobs.stores.sqlite.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_edits (

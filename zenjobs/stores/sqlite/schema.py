@@ -25,15 +25,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import config_codec as cc
-from . import transitions as t
-from .records import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
+from .. import config_codec as cc
+from .. import transitions as t
+from ..records import JobConfig, JobRecord, RunRecord, RunStatus, Trigger
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-log = logging.getLogger("zenjobs.stores.sqlite")
+log = logging.getLogger("zenjobs.stores.sqlite.store")
 
-#: 1: jobs and runs; 2: adds ``job_edits`` (:mod:`.sqlite_edits`), created on open;
-#: 3: adds ``runs.due_at`` and its index (:mod:`.sqlite_recovery`), backfilled on open.
+#: 1: jobs and runs; 2: adds ``job_edits`` (:mod:`.edits`), created on open;
+#: 3: adds ``runs.due_at`` and its index (:mod:`.recovery`), backfilled on open.
 SCHEMA_VERSION = 3
 
 SCHEMA = """
@@ -245,7 +245,7 @@ def _json_text(value: object) -> Any:
 
 
 def _decode_run_leniently(row: sqlite3.Row) -> RunRecord:
-    """A run row read column by column, like :func:`.gcp.firestore_codec.decode_run`.
+    """A run row read column by column, like :func:`~zenjobs.stores.firestore.codec.decode_run`.
 
     A row whose ``status``, ``trigger`` or ``scheduled_for`` cannot be read loads
     as a final FAILURE with ``error_type`` :data:`~.config_codec.CORRUPT_RUN`
