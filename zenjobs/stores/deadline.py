@@ -43,6 +43,10 @@ from .records import (
 
 __all__ = ["DEFAULT_STORE_DEADLINE", "DeadlineStore", "bounded", "store_budget"]
 
+#: ``asyncio.timeout`` where there is one: ``wait_for`` wraps every call in a new task,
+#: which cost the webhook about a fifth of its throughput (benchmarks/bench_webhook.py).
+_timeout: Callable[[float], Any] | None = getattr(asyncio, "timeout", None)
+
 T = TypeVar("T")
 
 #: The default deadline, in seconds, of the store calls of one request.
@@ -86,6 +90,9 @@ class DeadlineStore:
             if limit <= 0:
                 call.close()
                 raise asyncio.TimeoutError
+            if _timeout is not None:  # 3.11+: a timer on this task, no task per call
+                async with _timeout(limit):
+                    return await call
             return await asyncio.wait_for(call, limit)
         except asyncio.TimeoutError:
             spent = "the request's" if budget is not None else "its"
