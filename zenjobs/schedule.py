@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .vocabulary import JobType
+from .vocabulary import EARLIEST_INSTANT, LATEST_INSTANT, JobType
 
 if TYPE_CHECKING:
     from .descriptor import JobDescriptor
@@ -91,6 +91,22 @@ def cron_never_fires(expr: str) -> bool:
     except CroniterBadDateError:
         return True
     return False
+
+
+#: How zenjobs prints an instant (always UTC, whole seconds).
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+#: The accepted range, as error messages state it.
+INSTANT_RANGE = (f"between {EARLIEST_INSTANT.strftime(INSTANT_FORMAT)} and "
+                 f"{LATEST_INSTANT.strftime(INSTANT_FORMAT)}")
+
+
+def in_instant_range(instant: datetime) -> bool:
+    """Whether an aware ``instant`` lies within ``EARLIEST_INSTANT``..``LATEST_INSTANT``.
+
+    Aware datetimes compare without being converted, so year 1 or 9999 with an
+    offset is answered here instead of overflowing in a later ``astimezone``.
+    """
+    return EARLIEST_INSTANT <= instant <= LATEST_INSTANT
 
 
 def require_utc(instant: datetime, name: str = "instant") -> datetime:
@@ -242,7 +258,7 @@ def next_tick(after: datetime, interval: timedelta = TICK) -> datetime:
 
 def format_instant(instant: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the format of every instant zenjobs prints."""
-    return require_utc(instant).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return require_utc(instant).strftime(INSTANT_FORMAT)
 
 
 def parse_instant(text: str) -> datetime:

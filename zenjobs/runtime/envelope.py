@@ -20,19 +20,17 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from ..errors import InvalidRequestError, PayloadError
-from ..schedule import format_instant
+from ..schedule import INSTANT_RANGE, format_instant, in_instant_range
 from ..stores.records import Trigger
 from ..vocabulary import (
-    EARLIEST_INSTANT,
     EXECUTION_ID_PATTERN,
     JOB_ID_PATTERN,
-    LATEST_INSTANT,
     MAX_ATTEMPT,
     MAX_PAYLOAD_DEPTH,
 )
@@ -138,12 +136,9 @@ def decode_envelope(body: bytes, path_job_id: str) -> Envelope:
         raise InvalidRequestError(
             f"job_id {wire.job_id!r} does not match the URL ({path_job_id!r})", field="job_id")
     scheduled_for = wire.scheduled_for
-    # The local year first: converting year 1 or 9999 with an offset would overflow.
-    if not (EARLIEST_INSTANT.year - 1 <= scheduled_for.year <= LATEST_INSTANT.year + 1
-            and EARLIEST_INSTANT <= scheduled_for <= LATEST_INSTANT):
-        raise InvalidRequestError(
-            f"scheduled_for must lie between {format_instant(EARLIEST_INSTANT)} and "
-            f"{format_instant(LATEST_INSTANT)}", field="scheduled_for")
+    if not in_instant_range(scheduled_for):
+        raise InvalidRequestError(f"scheduled_for must lie {INSTANT_RANGE}",
+                                  field="scheduled_for")
     if _too_deep(wire.payload):
         raise InvalidRequestError(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels",
                                   field="payload")
@@ -152,7 +147,7 @@ def decode_envelope(body: bytes, path_job_id: str) -> Envelope:
         execution_id=wire.execution_id,
         attempt=wire.attempt,
         trigger=wire.trigger,
-        scheduled_for=scheduled_for.astimezone(EARLIEST_INSTANT.tzinfo),
+        scheduled_for=scheduled_for.astimezone(timezone.utc),
         payload=wire.payload,
         version=ENVELOPE_VERSION,
     )

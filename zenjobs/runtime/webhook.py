@@ -39,8 +39,8 @@ from ..errors import (
 )
 from ..gcp.oidc import OidcVerifier
 from ..queues.limits import QUEUE_ID_PATTERN, TASK_ID_PATTERN
-from ..schedule import format_instant
-from ..vocabulary import EARLIEST_INSTANT, JOB_ID_PATTERN, LATEST_INSTANT
+from ..schedule import INSTANT_RANGE, in_instant_range
+from ..vocabulary import JOB_ID_PATTERN
 from .envelope import MAX_REQUEST_BYTES
 from .protocol import Rejection, WebhookHandler
 
@@ -98,13 +98,12 @@ def parse_rfc3339(text: str) -> datetime:
 
     Stricter than :func:`datetime.fromisoformat` on purpose: Cloud Scheduler
     sends RFC 3339, and anything else in that header is a malformed request.
-    Instants outside ``EARLIEST_INSTANT``..``LATEST_INSTANT`` are refused too.
+    Instants outside the accepted range (:func:`~zenjobs.schedule.in_instant_range`) are
+    refused too.
     """
     match = _RFC3339.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    if not EARLIEST_INSTANT.year - 1 <= int(match.group(1)) <= LATEST_INSTANT.year + 1:
-        raise ValueError(f"out of range: {text!r}")
     year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
     fraction = (match.group(7) or "").ljust(6, "0")[:6]
     if match.group(8):
@@ -117,7 +116,7 @@ def parse_rfc3339(text: str) -> datetime:
         tz = timezone(sign * timedelta(hours=offset_h, minutes=offset_m))
     second = min(second, 59)  # a leap second is read as :59
     parsed = datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=tz)
-    if not EARLIEST_INSTANT <= parsed <= LATEST_INSTANT:
+    if not in_instant_range(parsed):
         raise ValueError(f"out of range: {text!r}")
     return parsed.astimezone(timezone.utc)
 
@@ -300,8 +299,7 @@ def create_app(
                 raise _HttpError(
                     400,
                     "invalid_request",
-                    "X-CloudScheduler-ScheduleTime is not an RFC 3339 timestamp between "
-                    f"{format_instant(EARLIEST_INSTANT)} and {format_instant(LATEST_INSTANT)}",
+                    f"X-CloudScheduler-ScheduleTime is not an RFC 3339 timestamp {INSTANT_RANGE}",
                     field="X-CloudScheduler-ScheduleTime",
                 ) from None
         body = await _read_body(request)
