@@ -10,11 +10,12 @@ REGISTRY := examples.newsletter.jobs:jobs
 EXAMPLE_INFRA := --registry $(REGISTRY) --out examples/newsletter/infra --project demo-project \
 	--region europe-west1 --service newsletter --service-url https://newsletter-abc-ew.a.run.app
 
-.PHONY: help venv emulators test lint dev infra infra-check bench clean
+.PHONY: help venv emulators browser test lint dev infra infra-check bench clean
 
 help:
 	@echo "make dev    run the example service locally (embedded store, simulated queue)"
 	@echo "make test   run the whole test suite (starts the emulators it needs)"
+	@echo "make browser  install Debian's chromium for tests/browser (apt-get, as root or sudo -n)"
 	@echo "make lint   ruff + mypy --strict + architecture contracts (lint-imports)"
 	@echo "make infra  regenerate examples/newsletter/infra from the registry"
 	@echo "make bench  run the benchmarks"
@@ -33,8 +34,30 @@ $(TASKS_STAMP): scripts/tasks-emulator-venv.sh | $(STAMP)
 
 emulators: $(TASKS_STAMP)
 
+# tests/browser drives Debian's chromium through Playwright, which never downloads a
+# browser (no `playwright install`). Installs it with apt when missing: as root, else
+# through a password-less `sudo -n`, else fails saying what to run.
+CHROMIUM := /usr/bin/chromium
+APT_CHROMIUM := apt-get update && apt-get install -y --no-install-recommends chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "$(CHROMIUM) missing: $(APT_CHROMIUM)"; \
+		export DEBIAN_FRONTEND=noninteractive && $(APT_CHROMIUM); \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		echo "$(CHROMIUM) missing: sudo -n $(APT_CHROMIUM)"; \
+		sudo -n env DEBIAN_FRONTEND=noninteractive sh -c '$(APT_CHROMIUM)'; \
+	else \
+		echo "make browser: $(CHROMIUM) is missing and apt needs root; run as root:" >&2; \
+		echo "  $(APT_CHROMIUM)" >&2; \
+		exit 1; \
+	fi
+	@test -x $(CHROMIUM) || { echo "make browser: $(CHROMIUM) still missing" >&2; exit 1; }
+	@$(CHROMIUM) --version 2>/dev/null
+
 # The test session starts Google's Firestore emulator and the Cloud Tasks emulator itself,
-# on 127.0.0.1, and fails (never skips) when either is missing.
+# on 127.0.0.1, and fails (never skips) when either is missing; tests/browser likewise
+# fails without Debian's chromium (make browser).
 test: $(STAMP) $(TASKS_STAMP)
 	$(BIN)/pytest -q
 

@@ -32,7 +32,15 @@ from infra_support import (
 from examples.newsletter.jobs import jobs as newsletter
 from zenjobs import JobDescriptor
 from zenjobs.infra.plan import MASTER_PATH, InfraSettings, build_plan
-from zenjobs.stores.firestore.store import DUE_INDEXES, OVERDUE_INDEX, RUNS_SUBCOLLECTION, TTL_FIELD
+from zenjobs.stores.firestore.store import (
+    DEAD_RUNS_INDEX,
+    DUE_INDEXES,
+    JOB_DEAD_RUNS_INDEX,
+    OVERDUE_INDEX,
+    RUN_COUNTS_INDEX,
+    RUNS_SUBCOLLECTION,
+    TTL_FIELD,
+)
 from zenjobs.vocabulary import DEFAULT_LEASE_GRACE
 
 PRIMITIVE = re.compile(r"roles/(owner|editor|viewer)\b")
@@ -207,16 +215,27 @@ def test_queues_match_the_registry(
     assert queue["for_each"] == "${var.queues}" and queue["name"] == "${each.key}"
 
 
+#: The composite indexes of the runs collection (group) the dashboard's queries need.
+RUNS_INDEXES = {"dead_runs": DEAD_RUNS_INDEX, "job_dead_runs": JOB_DEAD_RUNS_INDEX,
+                "run_counts": RUN_COUNTS_INDEX}
+
+
+def index_fields(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((f["field_path"], f["order"]) for f in body["fields"])
+
+
 def test_firestore_index_and_ttl_match_the_store(generated: tuple[Parsed, Any, Any]) -> None:
     parsed, _, _ = generated
     indexes = resources(parsed, "google_firestore_index")
-    written = sorted(
-        tuple((f["field_path"], f["order"]) for f in body["fields"]) for body in indexes.values()
-    )
-    assert written == sorted(DUE_INDEXES)
-    for body in indexes.values():
-        assert body["collection"] == "${var.jobs_collection}"
+    runs = {name.split(":")[1]: body for name, body in indexes.items()
+            if body["collection"] != "${var.jobs_collection}"}
+    jobs = [body for body in indexes.values() if body not in runs.values()]
+    assert sorted(index_fields(body) for body in jobs) == sorted(DUE_INDEXES)
+    for body in jobs:
         assert body["query_scope"] == "COLLECTION"
+    assert sorted(runs) == sorted(RUNS_INDEXES)
+    for body in indexes.values():
+        assert body["count"] == "${var.create_firestore_index ? 1 : 0}"
     fields = resources(parsed, "google_firestore_field")
     assert sorted(fields) == ["modules/zenjobs/firestore.tf:runs_overdue",
                               "modules/zenjobs/firestore.tf:runs_ttl"]
@@ -235,6 +254,31 @@ def test_overdue_runs_index_matches_the_store_query(generated: tuple[Parsed, Any
     assert (field["collection"], field["field"], indexes["order"],
             indexes["query_scope"]) == OVERDUE_INDEX
     assert "ttl_config" not in field
+
+
+def test_dashboard_runs_indexes_match_the_store_queries(
+        generated: tuple[Parsed, Any, Any]) -> None:
+    """The emulator needs no index, so this is what proves production has the ones the
+    dashboard's queries (``FirestoreQueries.dead_runs`` / ``run_counts``) need."""
+    parsed, _, _ = generated
+    indexes = resources(parsed, "google_firestore_index")
+    for name, (collection, scope, fields) in RUNS_INDEXES.items():
+        body = indexes[f"modules/zenjobs/firestore.tf:{name}"]
+        assert (body["collection"], body["query_scope"], index_fields(body)) == (
+            collection, scope, fields), name
+    assert DEAD_RUNS_INDEX[:2] == (RUNS_SUBCOLLECTION, "COLLECTION_GROUP")
+    assert JOB_DEAD_RUNS_INDEX[1:] == ("COLLECTION", DEAD_RUNS_INDEX[2])
+
+
+def test_firestore_index_ids_output_lists_every_index(generated: tuple[Parsed, Any, Any]) -> None:
+    parsed, _, _ = generated
+    (output,) = [block["firestore_index_ids"] for rel, doc in parsed.items()
+                 if rel.startswith("modules/") for block in doc.get("output", [])
+                 if "firestore_index_ids" in block]
+    value = str(output["value"])
+    for name in resources(parsed, "google_firestore_index"):
+        assert f"google_firestore_index.{name.split(':')[1]}[*].id" in value, name
+    assert "google_firestore_field.runs_overdue[*].id" in value
 
 
 def test_generated_root_only_instantiates_the_module(generated: tuple[Parsed, Any, Any]) -> None:

@@ -38,6 +38,7 @@ async def test_light_job_runs_inline_once_per_slot(
 
     assert (await engine.tick(T0 + timedelta(seconds=30)))["due"] == 0
     summary = await engine.tick(T0 + timedelta(minutes=1))
+    assert isinstance(summary.pop("duration_ms"), int)
     assert summary == {"now": "2026-01-05T09:01:00Z", "due": 1, "claimed": 1, "ran": 1,
                        "enqueued": 0, "skipped": 0, "failed": 0, "recovered": 0,
                        "batch_size": 100}

@@ -134,4 +134,5 @@ def next_fires(
         for fire in items:
             skipped = "  skipped: date in skip_dates" if fire.skipped else ""
             local = fire.local.strftime("%Y-%m-%d %H:%M %Z")
-            click.echo(f"  {format_instant(fire.instant)}  {local}{skipped}")
+            dst = f"  DST: {fire.dst}" if fire.dst else ""
+            click.echo(f"  {format_instant(fire.instant)}  {local}{skipped}{dst}")

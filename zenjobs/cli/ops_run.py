@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .. import ops
 from ..registry import ZenJobs
 from ..runtime.executor import ZenJobsExecutor
 from ..stores.protocol import JobStore
@@ -25,6 +26,7 @@ from .ops_support import (
     EXIT_FAILED,
     Settings,
     StoreSpec,
+    actor_option,
     close_quietly,
     fail,
     open_store,
@@ -139,8 +141,9 @@ _WAIT_HELP = ("Development stores: also wait (in real time) for retries schedule
 @click.argument("job")
 @click.option("--payload", default=None, metavar="JSON", help="JSON payload for the handler.")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
+@actor_option
 def trigger_command(registry_spec: str | None, job: str, payload: str | None, wait: bool,
-                    **options: Any) -> None:
+                    actor: str, **options: Any) -> None:
     """Run JOB once now, outside its schedule (recorded and enqueued like any run)."""
     data: Any = None
     if payload is not None:
@@ -154,7 +157,8 @@ def trigger_command(registry_spec: str | None, job: str, payload: str | None, wa
     settings = Settings.load(options)
 
     async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
-        return job, await executor.trigger(job, data)
+        return job, await ops.trigger(executor.engine, job, data, executor.clock.now(),
+                                      actor=actor)
 
     run, execution_id, production, pending = _run_with_executor(registry, settings, wait, act)
     click.echo(f"triggered {job}: execution {execution_id}")
@@ -167,7 +171,8 @@ def trigger_command(registry_spec: str | None, job: str, payload: str | None, wa
 @production_options
 @click.argument("execution_id")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
-def replay_command(registry_spec: str | None, execution_id: str, wait: bool,
+@actor_option
+def replay_command(registry_spec: str | None, execution_id: str, wait: bool, actor: str,
                    **options: Any) -> None:
     """Run a failed or dead execution again, as its next attempt."""
     registry = open_registry(registry_spec)
@@ -176,7 +181,8 @@ def replay_command(registry_spec: str | None, execution_id: str, wait: bool,
     attempts: list[int] = []
 
     async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
-        reopened = await executor.replay(execution_id)
+        reopened = await ops.replay(executor.engine, execution_id, executor.clock.now(),
+                                    actor=actor)
         attempts.append(reopened.attempt)
         return reopened.job_id, execution_id
 

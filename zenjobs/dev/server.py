@@ -43,6 +43,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from ..clocks.system import sleep_until
+from ..dashboard import PREFIX as DASHBOARD_PREFIX
+from ..dashboard import Dashboard
 from ..errors import ConfigurationError, DefinitionError, RegistryLoadError
 from ..loader import import_object
 from ..queues.pushers import HttpPusher
@@ -210,6 +212,8 @@ async def _drive(server: DevServer, session: DevSession, queue: SimulatedCloudTa
     loops = [asyncio.ensure_future(queue.serve(stop)),
              asyncio.ensure_future(_ticker(options.url, clock, stop, out))]
     await stop.wait()
+    for executor in session.executors:
+        executor.stopping()  # end the dashboard's event streams: the server need not wait
     in_flight = sum(1 for t in queue.scheduled() if t.in_flight)
     _say(out, f"stopping: {in_flight} delivery(ies) in flight, waiting up to "
               f"{options.grace:g}s for them")
@@ -240,7 +244,7 @@ async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
     settings = dev_queue_settings(options.registry) if options.registry is not None else {}
     queue = SimulatedCloudTasks(clock, pusher, settings)
     session = DevSession(store=options.store, clock=clock, telemetry=ConsoleTelemetrySink(out),
-                         queue=queue, service_url=options.url)
+                         queue=queue, service_url=options.url, dashboard=Dashboard())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Import httpx's transport (httpcore, h11, certifi) now rather than on the first push,
@@ -258,6 +262,7 @@ async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
                                 timeout_graceful_shutdown=max(int(options.grace), 1))
         server = DevServer(config, lambda: _call_soon(loop, stop.set))
         logging.getLogger("uvicorn.error").addFilter(QuietCancellation())
+        _say(out, f"dashboard: {options.url}{DASHBOARD_PREFIX}/")
         speed = f", simulated time x{options.speed:g}" if options.speed != 1 else ""
         _say(out, f"app {options.app_spec or '(webhook only)'}, store {options.store}"
                   f"{speed}, starting at {format_instant(start)}")

@@ -1,9 +1,10 @@
 """Operations on a deployed registry's job documents: sync, enable, disable, set, status.
 
 These are the library functions behind ``zenjobs sync / enable / disable / set /
-status``. Each takes the registry, a :class:`~zenjobs.stores.protocol.JobStore` and
-``now`` (the caller's composition root reads the clock), and returns a small
-frozen result describing what changed; none of them prints.
+status / trigger / replay`` and the dashboard's actions. Each takes the registry,
+a :class:`~zenjobs.stores.protocol.JobStore` (or the engine) and ``now`` (the
+caller's composition root reads the clock), and returns a small frozen result
+describing what changed; none of them prints.
 
 Rules (``docs/operations.md``):
 
@@ -26,6 +27,7 @@ Rules (``docs/operations.md``):
 
 from __future__ import annotations
 
+from .actions import edit_event, replay, trigger
 from .actors import ACTOR_ENV, default_actor, resolve_actor
 from .edits import (
     Change,
@@ -50,12 +52,15 @@ __all__ = [
     "default_actor",
     "disable",
     "edit_dict",
+    "edit_event",
     "enable",
     "format_duration",
     "misconfiguration",
+    "replay",
     "resolve_actor",
     "schedule_text",
     "set_schedule",
     "status",
     "sync",
+    "trigger",
 ]

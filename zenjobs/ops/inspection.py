@@ -103,19 +103,44 @@ class Fire:
     local: datetime
     skipped: bool
     """True when the local date is in ``skip_dates``: the run will be skipped."""
+    dst: str | None = None
+    """Why a daylight-saving transition affects this fire (:func:`dst_note`), else None."""
+
+
+def dst_note(d: JobDescriptor, local: datetime) -> str | None:
+    """How the DST rule placed a cron fire at wall time ``local``, or None when it did not.
+
+    The rule (``docs/scheduling.md``): a wall time that does not exist (spring
+    forward) fires at the end of the gap, so the fire's wall time is not one the
+    cron names; a wall time that occurs twice (fall back) fires at its first
+    occurrence only.
+    """
+    if d.cron is None or local.tzinfo is None:
+        return None
+    from croniter import croniter
+
+    wall = local.replace(tzinfo=None)
+    if not croniter.match(d.cron, wall):
+        return (f"moved to {wall:%H:%M}: the scheduled wall time does not exist that day "
+                f"(DST gap in {d.timezone})")
+    first = wall.replace(tzinfo=local.tzinfo, fold=0).utcoffset()
+    second = wall.replace(tzinfo=local.tzinfo, fold=1).utcoffset()
+    if first != second:
+        return (f"{wall:%H:%M} occurs twice that day (DST fold in {d.timezone}): "
+                "fires at the first occurrence only")
+    return None
 
 
 def job_fires(d: JobDescriptor, after: datetime, count: int) -> list[Fire]:
     """The next ``count`` fires of ``d`` strictly after ``after`` (fewer if it ends)."""
     tz = zone(d.timezone)
-    return [
-        Fire(
-            instant=instant,
-            local=instant.astimezone(tz),
-            skipped=local_date(d, instant) in d.skip_dates,
-        )
-        for instant in upcoming(d, after, count)
-    ]
+    fires = []
+    for instant in upcoming(d, after, count):
+        local = instant.astimezone(tz)
+        fires.append(Fire(instant=instant, local=local,
+                          skipped=local_date(d, instant) in d.skip_dates,
+                          dst=dst_note(d, local)))
+    return fires
 
 
 def upcoming_fires(
@@ -145,6 +170,7 @@ __all__ = [
     "Fire",
     "ValidationReport",
     "check_registry",
+    "dst_note",
     "fires_as_json",
     "job_fires",
     "job_rows",

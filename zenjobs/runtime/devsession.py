@@ -11,6 +11,7 @@ takes the session's collaborators for every argument left at its default:
 * the telemetry sink (one readable console line per event),
 * the task queue (a simulated Cloud Tasks queue pushing real HTTP to the server),
 * the service URL (``http://127.0.0.1:PORT``),
+* the web dashboard (``/_zenjobs/ui``),
 
 and registers the executor with the session so the dev server can recover
 its unfinished runs at start. Arguments the app passes explicitly win. The
@@ -44,6 +45,8 @@ class DevSession:
     telemetry: TelemetrySink
     queue: TaskQueue
     service_url: str
+    #: The dashboard every development executor built in the session serves (or None).
+    dashboard: Any = None
     #: Development executors built while the session was active, in order.
     executors: list[Any] = field(default_factory=list)
 

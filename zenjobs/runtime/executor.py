@@ -35,9 +35,10 @@ from ..stores.deadline import DEFAULT_STORE_DEADLINE
 from ..stores.protocol import JobStore
 from ..stores.records import RunRecord
 from ..telemetry.cloud_logging import LogTelemetrySink
-from ..telemetry.protocol import TelemetrySink
+from ..telemetry.protocol import FanOutTelemetrySink, TelemetrySink
 from ..vocabulary import DEFAULT_LEASE_GRACE
 from .engine import DEFAULT_BATCH_SIZE, JobEngine
+from .protocol import AppExtension
 from .runner import HeavyRunner
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ class ZenJobsExecutor:
                  heavy_runner: HeavyRunner | None = None,
                  settings: Mapping[str, str] | None = None,
                  loop_lag_threshold: float | None = 0.25,
-                 store_deadline: float | None = None) -> None:
+                 store_deadline: float | None = None,
+                 dashboard: AppExtension | None = None) -> None:
         if mode == "production" and verifier is None:
             # An unauthenticated production webhook would let anyone run any job.
             raise ConfigurationError(
@@ -86,6 +88,10 @@ class ZenJobsExecutor:
         self._monitor: Any = None
         self._closers: list[Any] = []
         self._store = store
+        self.dashboard = dashboard
+        if dashboard is not None and dashboard.sink is not None:
+            sinks = (telemetry, dashboard.sink) if telemetry is not None else (dashboard.sink,)
+            telemetry = FanOutTelemetrySink(*sinks)
         self._engine = JobEngine(
             jobs, store, queue if queue is not None else _NoQueue(), clock, telemetry,
             service_url=service_url, batch_size=batch_size, lease_grace=lease_grace,
@@ -103,14 +109,16 @@ class ZenJobsExecutor:
                     id_source: Callable[[], str] | None = None,
                     heavy_runner: HeavyRunner | None = None,
                     loop_lag_threshold: float | None = 0.25,
-                    store_deadline: float | None = None) -> ZenJobsExecutor:
+                    store_deadline: float | None = None,
+                    dashboard: AppExtension | None = None) -> ZenJobsExecutor:
         """An executor on an embedded store and a simulated queue; no cloud, no OIDC.
 
         ``store`` is a SQLite file path (created with its directory), ``":memory:"``
         for an in-memory store, or any JobStore. Without ``queue``, tasks go to a
         ``SimulatedCloudTasks`` that delivers them in-process to this executor's
         webhook; drive it with :func:`zenjobs.testing.run_until_idle` or its
-        ``serve()`` loop.
+        ``serve()`` loop. ``dashboard`` (a ``zenjobs.dashboard.Dashboard``) serves
+        the web dashboard under ``/_zenjobs/ui``; ``zenjobs dev`` lends one.
         """
         from .devsession import active_session
 
@@ -121,12 +129,14 @@ class ZenJobsExecutor:
             telemetry = telemetry if telemetry is not None else session.telemetry
             queue = queue if queue is not None else session.queue
             service_url = session.service_url if service_url == DEFAULT_DEV_URL else service_url
+            dashboard = dashboard if dashboard is not None else session.dashboard
         clock = clock or SystemClock()
         executor = cls(jobs, mode="development", store=_dev_store(store), queue=queue,
                        clock=clock, telemetry=telemetry if telemetry is not None
                        else LogTelemetrySink(), service_url=service_url, batch_size=batch_size,
                        lease_grace=lease_grace, id_source=id_source, heavy_runner=heavy_runner,
-                       loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline)
+                       loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline,
+                       dashboard=dashboard)
         if queue is None:
             from ..queues.simulated import AsgiPusher, SimulatedCloudTasks
 
@@ -150,7 +160,8 @@ class ZenJobsExecutor:
                    loop_lag_threshold: float | None = 0.25,
                    lease_grace: timedelta = DEFAULT_LEASE_GRACE,
                    store_deadline: float | None = DEFAULT_STORE_DEADLINE,
-                   environ: Mapping[str, str] | None = None) -> ZenJobsExecutor:
+                   environ: Mapping[str, str] | None = None,
+                   dashboard: AppExtension | None = None) -> ZenJobsExecutor:
         """An executor on Firestore and Cloud Tasks, with OIDC required on the webhook.
 
         Each setting is taken from its argument, else from the environment
@@ -163,7 +174,8 @@ class ZenJobsExecutor:
         otherwise the GCP backends are imported here, and the queue talks to the
         emulator at ``$CLOUD_TASKS_EMULATOR_HOST`` when that is set, so a
         production-configured service runs against local emulators (OIDC is
-        still required on the webhook).
+        still required on the webhook). The dashboard is off unless ``dashboard``
+        is given, and then requires a Google identity (``docs/dashboard.md``).
         """
         env = os.environ if environ is None else environ
         settings = resolve_production_settings(
@@ -194,7 +206,8 @@ class ZenJobsExecutor:
                    telemetry=telemetry if telemetry is not None else LogTelemetrySink(),
                    service_url=url, verifier=verifier, batch_size=batch_size,
                    lease_grace=lease_grace, settings=settings,
-                   loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline)
+                   loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline,
+                   dashboard=dashboard)
 
     # -- accessors ---------------------------------------------------------
 
@@ -221,11 +234,17 @@ class ZenJobsExecutor:
 
     @property
     def app(self) -> ASGIApp:
-        """The webhook ASGI app (mount it at the root, or under any ASGI framework)."""
+        """The webhook ASGI app (mount it at the root, or under any ASGI framework).
+
+        With a dashboard, its pages are served under the dashboard's prefix and
+        every other path goes to the webhook.
+        """
         if self._app is None:
             from .webhook import create_app
 
-            self._app = create_app(self._engine, verifier=self._verifier)
+            webhook = create_app(self._engine, verifier=self._verifier)
+            self._app = webhook if self.dashboard is None else _with_extension(
+                webhook, self.dashboard.prefix, self.dashboard.asgi(self))
         return self._app
 
     # -- lifecycle ---------------------------------------------------------
@@ -273,12 +292,19 @@ class ZenJobsExecutor:
                 return
             await self.tick(due)
 
+    def stopping(self) -> None:
+        """The service is about to stop: end the dashboard's event streams so the server
+        does not wait on them."""
+        if self.dashboard is not None:
+            self.dashboard.close()
+
     async def shutdown(self) -> None:
         """Stop the monitor, release the queue, pushers and store.
 
         Runs in flight elsewhere keep their leases, which expire and are taken
         over, so nothing is lost.
         """
+        self.stopping()
         if self._monitor is not None:
             monitor, self._monitor = self._monitor, None
             await monitor.stop()
@@ -371,6 +397,23 @@ def _dev_store(store: str | JobStore) -> JobStore:
     from ..stores.sqlite.store import SqliteJobStore
 
     return SqliteJobStore(store)
+
+
+def _with_extension(webhook: ASGIApp, prefix: str, extension: ASGIApp) -> ASGIApp:
+    """Route ``prefix`` and everything under it to ``extension``, the rest to ``webhook``."""
+    prefix = prefix.rstrip("/")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # As Starlette's Mount does: the path stays whole, root_path gains the prefix.
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        root = scope.get("root_path", "")
+        full = root + prefix
+        if path == full or path.startswith(full + "/"):
+            await extension(dict(scope, root_path=full), receive, send)
+        else:
+            await webhook(scope, receive, send)
+
+    return app
 
 
 class _NoQueue:

@@ -66,3 +66,29 @@ class WebhookHandler(Protocol):
     def rejected(self, rejection: Rejection) -> None:
         """Note a refused request (the ``request.rejected`` event); must never raise."""
         ...
+
+
+@runtime_checkable
+class AppExtension(Protocol):
+    """Something the executor serves beside its webhook, under ``prefix`` (the dashboard).
+
+    The runtime only knows this seam, so it never imports the dashboard: the
+    caller builds the extension (``zenjobs.dashboard.Dashboard``) and passes it
+    to the executor, which mounts :meth:`asgi` under ``prefix`` and sends its
+    telemetry to ``sink`` as well.
+    """
+
+    prefix: str
+
+    @property
+    def sink(self) -> Any:
+        """A telemetry sink fed every event of the executor, or None."""
+        ...
+
+    def asgi(self, executor: Any) -> Any:
+        """The ASGI app serving ``prefix`` for ``executor`` (built once, on first use)."""
+        ...
+
+    def close(self) -> None:
+        """The service is stopping: end long-lived responses (event streams) now."""
+        ...

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import secrets
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,6 +61,8 @@ SELF_CREATING = (Trigger.ENDPOINT, Trigger.MANUAL)
 #: How long a cancelled handler gets to unwind after its timeout.
 CANCEL_GRACE_SECONDS = 5.0
 MAX_ERROR_CHARS = 2000
+#: The end of a failed attempt's traceback that ``job.failed`` carries (the dashboard shows it).
+MAX_TRACEBACK_CHARS = 8000
 
 
 def new_token() -> str:
@@ -233,7 +236,8 @@ async def _failed(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: Ru
     if await deps.store.finish_attempt(run.job_id, run.execution_id, holder, result) is None:
         return _lease_lost(deps, env, fields, end)
     final = status is not RunStatus.RETRY_SCHEDULED
-    deps.emit("job.failed", end, **fields, status=status.value, final=final)
+    deps.emit("job.failed", end, **fields, status=status.value, final=final,
+              traceback=traceback_text(error))
     if not final:
         deps.emit("job.retry_scheduled", end, **fields, next_attempt=attempt + 1,
                   next_attempt_at=result.next_attempt_at,
@@ -269,6 +273,12 @@ async def _exhausted_by_takeover(deps: RuntimeDeps, env: Envelope, run: RunRecor
     deps.emit("job.failed", now, **fields, status=RunStatus.DEAD.value, final=True,
               taken_over=True)
     return _ack(RunStatus.DEAD.value, env, run.attempt)
+
+
+def traceback_text(error: BaseException) -> str:
+    """The formatted traceback of ``error`` (with a heavy child's, its cause), tail kept."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return text if len(text) <= MAX_TRACEBACK_CHARS else "…" + text[-MAX_TRACEBACK_CHARS:]
 
 
 def attempt_envelope(run: RunRecord, trigger: Trigger) -> Envelope:

@@ -69,6 +69,7 @@ class _Counts:
 async def master_tick(deps: RuntimeDeps, now: datetime, batch_size: int) -> dict[str, Any]:
     """Run one tick at logical time ``now``; returns the JSON summary."""
     counts = _Counts()
+    started = deps.clock.now()
     gate = asyncio.Semaphore(CLAIM_CONCURRENCY)
     due, orphans = await _due_registered(deps, now, batch_size, gate, counts)
     inline: list[Envelope] = []
@@ -104,6 +105,7 @@ async def master_tick(deps: RuntimeDeps, now: datetime, batch_size: int) -> dict
         "failed": counts.failed,
         "recovered": recovered,
         "batch_size": batch_size,
+        "duration_ms": max(int((deps.clock.now() - started).total_seconds() * 1000), 0),
     }
     deps.emit("master.tick", now, **summary)
     return summary

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +37,7 @@ from .records import (
     JobRecord,
     LeaseResult,
     OverdueRun,
+    RunCursor,
     RunRecord,
     RunResult,
 )
@@ -116,6 +117,9 @@ class DeadlineStore:
     async def get_job(self, job_id: str) -> JobRecord | None:
         return await self._bounded("get_job", self.inner.get_job(job_id))
 
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        return await self._bounded("get_jobs", self.inner.get_jobs(job_ids))
+
     async def list_jobs(self) -> list[JobRecord]:
         return await self._bounded("list_jobs", self.inner.list_jobs())
 
@@ -150,8 +154,21 @@ class DeadlineStore:
     async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None:
         return await self._bounded("get_run", self.inner.get_run(job_id, execution_id))
 
-    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
-        return await self._bounded("list_runs", self.inner.list_runs(job_id, limit))
+    async def list_runs(self, job_id: str, limit: int, *,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        # Without a cursor the call is the one the runtime always made.
+        call = (self.inner.list_runs(job_id, limit) if before is None
+                else self.inner.list_runs(job_id, limit, before=before))
+        return await self._bounded("list_runs", call)
+
+    async def dead_runs(self, limit: int, *, job_id: str | None = None,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        return await self._bounded("dead_runs", self.inner.dead_runs(limit, job_id=job_id,
+                                                                     before=before))
+
+    async def run_counts(self, job_ids: Sequence[str],
+                         since: datetime) -> dict[str, dict[str, int]]:
+        return await self._bounded("run_counts", self.inner.run_counts(job_ids, since))
 
     async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
                             now: datetime, lease_until: datetime) -> LeaseResult:

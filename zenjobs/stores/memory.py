@@ -8,13 +8,16 @@ change stored state by mutating what it got back.
 
 ``due_jobs`` and ``overdue_runs`` scan every job or every run's ``due_at``:
 fine for the few of a test or a dev session; the persistent stores answer
-both with an index.
+both with an index. The dashboard's queries read only what they name: the
+jobs asked for, one job's runs, and the DEAD runs (kept in a set, as ``due_at``
+in a dict, by every run write).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..errors import UnknownJobError
@@ -29,8 +32,11 @@ from .records import (
     LeaseOutcome,
     LeaseResult,
     OverdueRun,
+    RunCursor,
     RunRecord,
     RunResult,
+    RunStatus,
+    run_cursor,
 )
 
 
@@ -44,6 +50,8 @@ class MemoryJobStore:
         self._edits: dict[str, list[EditRecord]] = {}  # job_id -> latest edits, oldest first
         #: (job_id, execution_id) -> due_at of every run that is not final (run_due_at).
         self._due: dict[tuple[str, str], datetime] = {}
+        #: (job_id, execution_id) of every DEAD run (dead_runs reads only these).
+        self._dead: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         """Nothing to release; present so every store can be closed the same way."""
@@ -52,9 +60,13 @@ class MemoryJobStore:
         return self._runs.get(job_id, {}).get(execution_id)
 
     def _put(self, run: RunRecord) -> None:
-        """Every run write goes through here, so ``due_at`` always follows the record."""
+        """Every run write goes through here, so ``due_at`` and the DEAD set follow the record."""
         self._runs.setdefault(run.job_id, {})[run.execution_id] = run
         key = (run.job_id, run.execution_id)
+        if run.status is RunStatus.DEAD:
+            self._dead.add(key)
+        else:
+            self._dead.discard(key)
         due_at = t.run_due_at(run)
         if due_at is None:
             self._due.pop(key, None)
@@ -79,6 +91,11 @@ class MemoryJobStore:
     async def get_job(self, job_id: str) -> JobRecord | None:
         with self._lock:
             return self._jobs.get(job_id)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        ids = t.unique_ids(job_ids)
+        with self._lock:
+            return {job_id: self._jobs[job_id] for job_id in ids if job_id in self._jobs}
 
     async def list_jobs(self) -> list[JobRecord]:
         with self._lock:
@@ -149,13 +166,39 @@ class MemoryJobStore:
             run = self._run(job_id, execution_id)
         return None if run is None else self._out(run)
 
-    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
+    async def list_runs(self, job_id: str, limit: int, *,
+                        before: RunCursor | None = None) -> list[RunRecord]:
         if limit <= 0:
             return []
+        before = t.checked_cursor(before)
         with self._lock:
-            runs = list(self._runs.get(job_id, {}).values())
+            runs = [run for run in self._runs.get(job_id, {}).values()
+                    if t.after_in_job(run, before)]
         runs.sort(key=t.runs_order, reverse=True)
         return [self._out(run) for run in runs[:limit]]
+
+    async def dead_runs(self, limit: int, *, job_id: str | None = None,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        before = t.checked_cursor(before)
+        with self._lock:
+            runs = [self._runs[key[0]][key[1]] for key in self._dead
+                    if job_id is None or key[0] == job_id]
+        runs = [run for run in runs if t.after_cursor(run, before)]
+        runs.sort(key=run_cursor, reverse=True)
+        return [self._out(run) for run in runs[:limit]]
+
+    async def run_counts(self, job_ids: Sequence[str],
+                         since: datetime) -> dict[str, dict[str, int]]:
+        since = t.to_utc(since, "since")
+        counts = t.empty_counts(t.unique_ids(job_ids))
+        with self._lock:
+            for job_id, buckets in counts.items():
+                for run in self._runs.get(job_id, {}).values():
+                    if run.created_at is not None and run.created_at >= since:
+                        buckets[t.BUCKET_OF_STATUS[run.status.value]] += 1
+        return counts
 
     async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
                             now: datetime, lease_until: datetime) -> LeaseResult:

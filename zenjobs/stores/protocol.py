@@ -8,10 +8,16 @@ in this package: :mod:`.memory` (the in-process stub), :mod:`.sqlite`
 Every store method that changes state is atomic on its own: the runtime never
 does read-modify-write across two calls, so two instances (or two ticks) racing
 on the same job or execution can never both win.
+
+The read-only queries a dashboard pages through (:meth:`JobStore.get_jobs`,
+:meth:`JobStore.list_runs` with a cursor, :meth:`JobStore.dead_runs`,
+:meth:`JobStore.run_counts`) are each answered from an index, in batches bounded
+by what they return: a page of a dashboard never scans all jobs or all runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -23,6 +29,7 @@ from .records import (
     JobRecord,
     LeaseResult,
     OverdueRun,
+    RunCursor,
     RunRecord,
     RunResult,
 )
@@ -41,6 +48,16 @@ class JobStore(Protocol):
         ...
 
     async def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        """The documents of ``job_ids`` by job id, read in batches; missing ones are absent.
+
+        For a dashboard page that shows some jobs (never :meth:`list_jobs`, which
+        reads them all): each record is what :meth:`get_job` returns for it, a
+        misconfigured document included. A few batched reads (SQLite: one
+        ``IN`` query per 500 ids; Firestore: one ``BatchGetDocuments`` per 300).
+        """
+        ...
 
     async def list_jobs(self) -> list[JobRecord]: ...
 
@@ -93,8 +110,40 @@ class JobStore(Protocol):
 
     async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None: ...
 
-    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
-        """Most recent first (by created_at)."""
+    async def list_runs(self, job_id: str, limit: int, *,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        """The job's runs, most recent first, at most ``limit``: one indexed query.
+
+        Ordered by ``created_at`` then ``execution_id``, both descending. With
+        ``before`` (:func:`~.records.run_cursor` of the last run of the previous
+        page; its job id is not used) only the runs strictly after it in that
+        order, so a dashboard pages through a job's history, each run seen once,
+        without ever reading the pages before.
+        """
+        ...
+
+    async def dead_runs(self, limit: int, *, job_id: str | None = None,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        """Runs whose retries ran out (DEAD), across all jobs or of ``job_id``, newest first.
+
+        For the dashboard's dead-letter page: ordered by ``created_at``, job id,
+        execution id, all descending, at most ``limit``, strictly after ``before``
+        (:func:`~.records.run_cursor` of the previous page's last run). One
+        indexed query on the runs' status, so its cost follows the dead runs
+        returned, never all runs (Firestore: :data:`~.firestore.DEAD_RUNS_INDEX`).
+        """
+        ...
+
+    async def run_counts(self, job_ids: Sequence[str],
+                         since: datetime) -> dict[str, dict[str, int]]:
+        """Per job, its runs created at or after ``since``, counted by status bucket.
+
+        For the dashboard's per-job summary: every requested job is a key, and
+        each maps every bucket of :data:`~.records.RUN_COUNT_BUCKETS` to a count
+        (0 when none). Counted in the store from an index on (job, created_at)
+        or (status, created_at), never by reading the runs (Firestore: ``count()``
+        aggregations, :data:`~.firestore.RUN_COUNTS_INDEX`).
+        """
         ...
 
     async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 
@@ -126,6 +126,31 @@ class OverdueRun:
 
     run: RunRecord
     due_at: datetime
+
+
+#: Where a page of runs ended: ``(created_at, job_id, execution_id)`` of the last run of
+#: the previous page. :meth:`JobStore.list_runs` and :meth:`JobStore.dead_runs` take it as
+#: ``before`` and return only the runs after it in their newest-first order.
+RunCursor = tuple[datetime, str, str]
+
+#: What :func:`run_cursor` takes for a run without ``created_at`` (only a hand-edited record).
+CURSOR_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def run_cursor(run: RunRecord) -> RunCursor:
+    """The cursor of the page that ends with ``run`` (pass it as ``before`` for the next page)."""
+    return (run.created_at or CURSOR_EPOCH, run.job_id, run.execution_id)
+
+
+#: The buckets :meth:`JobStore.run_counts` counts runs in, and the statuses of each.
+RUN_COUNT_BUCKETS: dict[str, tuple[RunStatus, ...]] = {
+    "success": (RunStatus.SUCCESS,),
+    "failed": (RunStatus.FAILURE, RunStatus.DEAD),
+    "skipped": (RunStatus.SKIPPED_DISABLED, RunStatus.SKIPPED_NOT_STARTED,
+                RunStatus.SKIPPED_ENDED, RunStatus.SKIPPED_DATE_EXCLUSION,
+                RunStatus.SKIPPED_DEPENDENCY_FAILED),
+    "active": (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.RETRY_SCHEDULED),
+}
 
 
 class LeaseOutcome(str, enum.Enum):

@@ -12,6 +12,7 @@ The rules are written down in ``docs/stores.md``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
@@ -21,6 +22,7 @@ from .config_codec import encode_config
 from .records import (
     CONFIG_FIELD_NAMES,
     KEEP,
+    RUN_COUNT_BUCKETS,
     ConfigEdit,
     EditRecord,
     FieldChange,
@@ -29,9 +31,11 @@ from .records import (
     LeaseOutcome,
     LeaseResult,
     OverdueRun,
+    RunCursor,
     RunRecord,
     RunResult,
     RunStatus,
+    run_cursor,
 )
 
 UTC = timezone.utc
@@ -183,6 +187,55 @@ def runs_order(run: RunRecord) -> tuple[datetime, str]:
     """Sort key for most-recent-first listings (use with ``reverse=True``)."""
     assert run.created_at is not None
     return (run.created_at, run.execution_id)
+
+
+def unique_ids(job_ids: Iterable[str]) -> list[str]:
+    """The job ids of a batch read, each once, in order; a bare string is refused.
+
+    (A string is a sequence of one-letter ids: ``get_jobs("report")`` is a bug.)
+    """
+    if isinstance(job_ids, str):
+        raise TypeError(f"job_ids must be a sequence of job ids, not the string {job_ids!r}")
+    return list(dict.fromkeys(job_ids))
+
+
+def checked_cursor(before: RunCursor | None) -> RunCursor | None:
+    """A page cursor with its instant in UTC (a naive one is refused, as every instant is)."""
+    if before is None:
+        return None
+    created_at, job_id, execution_id = before
+    return (to_utc(created_at, "before"), str(job_id), str(execution_id))
+
+
+def after_in_job(run: RunRecord, before: RunCursor | None) -> bool:
+    """Whether ``run`` comes after ``before`` in :meth:`JobStore.list_runs`' order.
+
+    That listing is one job's, newest first by ``(created_at, execution_id)``: the
+    cursor's job id plays no part.
+    """
+    if before is None:
+        return True
+    created_at, _, execution_id = run_cursor(run)
+    return (created_at, execution_id) < (before[0], before[2])
+
+
+def after_cursor(run: RunRecord, before: RunCursor | None) -> bool:
+    """Whether ``run`` comes after ``before`` in :meth:`JobStore.dead_runs`' order.
+
+    Newest first by ``(created_at, job_id, execution_id)``: :func:`~.records.run_cursor`
+    is the sort key (with ``reverse=True``).
+    """
+    return before is None or run_cursor(run) < before
+
+
+#: Status value -> its bucket of :data:`~.records.RUN_COUNT_BUCKETS`.
+BUCKET_OF_STATUS = {status.value: bucket for bucket, statuses in RUN_COUNT_BUCKETS.items()
+                    for status in statuses}
+
+
+def empty_counts(job_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """What :meth:`JobStore.run_counts` answers before counting: every job, every bucket, 0."""
+    return {job_id: dict.fromkeys(RUN_COUNT_BUCKETS, 0) for job_id in job_ids}
 
 
 def run_due_at(run: RunRecord) -> datetime | None:

@@ -29,7 +29,8 @@ from .protocol import TelemetryEvent
 #: Fields a line shows in its fixed part (or leaves out), so they are not repeated after it.
 _SHOWN = frozenset({"job_id", "execution_id", "attempt", "trigger", "duration_ms", "status",
                     "final", "error", "next_attempt", "next_attempt_at", "delay_ms",
-                    "scheduled_for", "taken_over", "reason"})
+                    "scheduled_for", "taken_over", "reason",
+                    "traceback"})  # the dashboard and Cloud Logging show it; a console line won't
 _TICK_FIELDS = ("due", "claimed", "ran", "enqueued", "skipped", "failed", "recovered")
 NAME_WIDTH = 20
 JOB_WIDTH = 21

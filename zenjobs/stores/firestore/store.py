@@ -16,8 +16,10 @@ Cost: :meth:`FirestoreJobStore.due_jobs` is one indexed query whose result is
 the due jobs, so the documents read per tick grow with due jobs, not with
 registered jobs; :meth:`FirestoreJobStore.overdue_runs` likewise reads only
 overdue runs (a collection-group query on ``due_at``, which final runs do not
-carry); :attr:`FirestoreJobStore.reads` counts documents read (what Firestore
-bills) so tests can prove it.
+carry); the dashboard's queries (:mod:`.queries`, and :meth:`FirestoreJobStore.list_runs`
+with a cursor) read only the documents they return;
+:attr:`FirestoreJobStore.reads` counts documents read (what Firestore bills) so
+tests can prove it.
 
 google.cloud is imported on first use, never at import time: a service that
 imports zenjobs pays for the SDK only when it talks to Firestore.
@@ -41,6 +43,7 @@ from ..records import (
     JobRecord,
     LeaseOutcome,
     LeaseResult,
+    RunCursor,
     RunRecord,
     RunResult,
 )
@@ -49,8 +52,11 @@ from .documents import CONFLICTS as CONFLICTS
 from .documents import RUNS_SUBCOLLECTION as RUNS_SUBCOLLECTION
 from .documents import TRANSIENT as TRANSIENT
 from .documents import Documents, Writes
+from .queries import DEAD_RUNS_INDEX as DEAD_RUNS_INDEX
+from .queries import JOB_DEAD_RUNS_INDEX as JOB_DEAD_RUNS_INDEX
+from .queries import RUN_COUNTS_INDEX as RUN_COUNTS_INDEX
+from .queries import FirestoreQueries
 from .recovery import OVERDUE_INDEX as OVERDUE_INDEX
-from .recovery import FirestoreRecovery
 
 if TYPE_CHECKING:
     from google.cloud.firestore import AsyncCollectionReference, AsyncQuery
@@ -68,13 +74,14 @@ TTL_FIELD = "expire_at"  # a TTL policy on collection group ``runs`` deletes old
 EDITS_SUBCOLLECTION = "edits"
 
 
-class FirestoreJobStore(FirestoreRecovery):
+class FirestoreJobStore(FirestoreQueries):
     """Job documents and run records in Firestore (native mode), via the async client.
 
     The client, counted reads and the compare-and-set step are
     :class:`~zenjobs.stores.firestore.documents.FirestoreDocuments`; this class
     is what the :class:`~zenjobs.stores.protocol.JobStore` protocol asks of them,
-    the overdue-run index (:class:`~.recovery.FirestoreRecovery`) apart.
+    the overdue-run index (:class:`~.recovery.FirestoreRecovery`) and the
+    dashboard's queries (:class:`~.queries.FirestoreQueries`) apart.
     """
 
     def _decode_run(self, job_id: str, execution_id: str,
@@ -272,13 +279,26 @@ class FirestoreJobStore(FirestoreRecovery):
         data = await self._read("get_run", self._run_ref(job_id, execution_id))
         return self._decode_run(job_id, execution_id, data)
 
-    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
+    async def list_runs(self, job_id: str, limit: int, *,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        """One query on the job's ``runs``: ``created_at`` DESC, ``__name__`` DESC.
+
+        ``__name__`` (the execution id) DESC is the tie-break Firestore applies
+        anyway after a descending order, spelled out so that ``start_after`` the
+        cursor's (``created_at``, execution id) resumes exactly where the page ended.
+        Single-field indexes serve it; documents read = runs returned.
+        """
         if limit <= 0:
             return []
         from google.cloud.firestore import Query
 
+        cursor = t.checked_cursor(before)
         query = (self._job_ref(job_id).collection(RUNS_SUBCOLLECTION)
-                 .order_by("created_at", direction=Query.DESCENDING).limit(limit))
+                 .order_by("created_at", direction=Query.DESCENDING)
+                 .order_by("__name__", direction=Query.DESCENDING))
+        if cursor is not None:  # one job's runs: the cursor's job id plays no part
+            query = self._start_after(query, (cursor[0], job_id, cursor[2]), job_id)
+        query = query.limit(limit)
 
         async def collect() -> list[RunRecord]:
             runs = []

@@ -2,8 +2,9 @@
 
 :mod:`.store` is the :class:`SqliteJobStore` (connection, locking, transactions),
 :mod:`.schema` its tables, the due query and the row ↔ record mapping,
-:mod:`.edits` field-level config edits and their history, and :mod:`.recovery`
-the overdue-run query of the reconciler.
+:mod:`.edits` field-level config edits and their history, :mod:`.recovery`
+the overdue-run query of the reconciler, and :mod:`.queries` the read-only
+queries a dashboard pages through.
 """
 
 from __future__ import annotations

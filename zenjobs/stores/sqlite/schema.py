@@ -34,6 +34,9 @@ log = logging.getLogger("zenjobs.stores.sqlite.store")
 
 #: 1: jobs and runs; 2: adds ``job_edits`` (:mod:`.edits`), created on open;
 #: 3: adds ``runs.due_at`` and its index (:mod:`.recovery`), backfilled on open.
+#: The dashboard's ``runs_by_status`` index (:mod:`.queries`) is created on open of a
+#: file of any version: an extra index changes nothing an older zenjobs reads or
+#: writes (SQLite maintains it), so it needs no new version that would lock one out.
 SCHEMA_VERSION = 3
 
 SCHEMA = """

@@ -22,7 +22,9 @@ replay``, ``zenjobs runs``) can open the same file while it runs.
   exact, sortable and indexable. Everything returned is UTC-aware.
 * **due_jobs** is one range scan of the ``(enabled, next_run_at)`` index, so
   its cost follows the due jobs, not all jobs; **overdue_runs** is one range
-  scan of the partial index on ``runs.due_at`` (:mod:`.recovery`).
+  scan of the partial index on ``runs.due_at`` (:mod:`.recovery`); the
+  dashboard's queries (**get_jobs**, **list_runs** pages, **dead_runs**,
+  **run_counts**) are range scans too (:mod:`.queries`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -47,10 +49,12 @@ from ..records import (
     LeaseOutcome,
     LeaseResult,
     OverdueRun,
+    RunCursor,
     RunRecord,
     RunResult,
 )
 from . import edits as edits
+from . import queries as queries
 from . import recovery as recovery
 from . import schema as schema
 from .schema import DUE_QUERY, SCHEMA_VERSION
@@ -103,8 +107,8 @@ class SqliteJobStore:
 
         Every statement is ``CREATE ... IF NOT EXISTS``, so an older file (version 1,
         before ``job_edits``; version 2, before ``runs.due_at``, added and backfilled by
-        :func:`.recovery.upgrade`) is brought up to date in place; a newer one is
-        refused.
+        :func:`.recovery.upgrade`; any file made before the ``runs_by_status`` index of
+        :mod:`.queries`) is brought up to date in place; a newer one is refused.
         """
         version = None
         if conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -114,7 +118,7 @@ class SqliteJobStore:
             raise ConfigurationError(
                 f"SQLite store {self.path!r} has schema version {version}; this zenjobs "
                 f"understands up to {SCHEMA_VERSION}: upgrade zenjobs or use another file")
-        for statement in (schema.SCHEMA + edits.SCHEMA).split(";"):
+        for statement in (schema.SCHEMA + edits.SCHEMA + queries.SCHEMA).split(";"):
             if statement.strip():
                 conn.execute(statement)
         recovery.upgrade(conn)
@@ -222,6 +226,12 @@ class SqliteJobStore:
     async def get_job(self, job_id: str) -> JobRecord | None:
         return await self._read(lambda conn: schema.get_job(conn, job_id))
 
+    async def get_jobs(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        ids = t.unique_ids(job_ids)
+        if not ids:
+            return {}
+        return await self._read(lambda conn: queries.get_jobs(conn, ids))
+
     async def list_jobs(self) -> list[JobRecord]:
         def query(conn: sqlite3.Connection) -> list[JobRecord]:
             rows = conn.execute(f"SELECT {schema.JOB_COLUMNS} FROM jobs ORDER BY job_id")
@@ -306,16 +316,27 @@ class SqliteJobStore:
     async def get_run(self, job_id: str, execution_id: str) -> RunRecord | None:
         return await self._read(lambda conn: schema.get_run(conn, job_id, execution_id))
 
-    async def list_runs(self, job_id: str, limit: int) -> list[RunRecord]:
+    async def list_runs(self, job_id: str, limit: int, *,
+                        before: RunCursor | None = None) -> list[RunRecord]:
         if limit <= 0:
             return []
+        cursor = t.checked_cursor(before)
+        return await self._read(lambda conn: queries.list_runs(conn, job_id, limit, cursor))
 
-        def query(conn: sqlite3.Connection) -> list[RunRecord]:
-            return [schema.decode_run(row) for row in conn.execute(
-                f"SELECT {schema.RUN_COLUMNS} FROM runs WHERE job_id = ?"
-                " ORDER BY created_at DESC, execution_id DESC LIMIT ?", (job_id, limit))]
+    async def dead_runs(self, limit: int, *, job_id: str | None = None,
+                        before: RunCursor | None = None) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        cursor = t.checked_cursor(before)
+        return await self._read(lambda conn: queries.dead_runs(conn, limit, job_id, cursor))
 
-        return await self._read(query)
+    async def run_counts(self, job_ids: Sequence[str],
+                         since: datetime) -> dict[str, dict[str, int]]:
+        since = t.to_utc(since, "since")
+        ids = t.unique_ids(job_ids)
+        if not ids:
+            return {}
+        return await self._read(lambda conn: queries.run_counts(conn, ids, since))
 
     async def acquire_lease(self, job_id: str, execution_id: str, attempt: int, holder: str,
                             now: datetime, lease_until: datetime) -> LeaseResult:
