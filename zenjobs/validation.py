@@ -19,6 +19,7 @@ from .schedule import cron_never_fires, parse_cron, zone
 from .vocabulary import (
     JOB_ID_PATTERN,
     MASTER_JOB_ID,
+    MAX_INTERVAL,
     QUEUE_NAME_PATTERN,
     BackoffPolicy,
     JobType,
@@ -296,15 +297,16 @@ def cron_expression_error(expr: str) -> str | None:
 
 
 def interval_rule_error(interval: object) -> str | None:
-    """Why ``interval`` is not a whole number of minutes >= 1, or None."""
+    """Why ``interval`` is not a whole number of minutes from 1 to MAX_INTERVAL, or None."""
     if not isinstance(interval, timedelta):
         return f"expected a timedelta, got {type(interval).__name__}"
     seconds = interval.total_seconds()
     if seconds < 60:
         return f"must be at least 1 minute (Cloud Scheduler's granularity), got {seconds:g}s"
-    if interval % timedelta(minutes=1):
-        return f"must be a whole number of minutes, got {seconds:g}s"
-    return None
+    if interval > MAX_INTERVAL:
+        return f"must be at most {MAX_INTERVAL.days} days, got {interval}"
+    return f"must be a whole number of minutes, got {seconds:g}s" if interval % timedelta(
+        minutes=1) else None
 
 
 def registry_problems(

@@ -42,6 +42,8 @@ MASTER_JOB_ID = "zen_master_scheduler"
 #: crashed holder's run is taken over once it has expired. gen-infra sizes each
 #: queue's backstop retries to outlast it, so the runtime and the plan share it.
 DEFAULT_LEASE_GRACE = timedelta(seconds=30)
+#: The longest periodic interval: a year and a day (longer ones are a cron's job).
+MAX_INTERVAL = timedelta(days=366)
 
 #: Exception classes a handler may raise to stop retrying (the field's type).
 ErrorTypes = tuple[type[BaseException], ...]

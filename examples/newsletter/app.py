@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from zenjobs import ZenJobsExecutor
+from zenjobs.dashboard import Dashboard
 from zenjobs.errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -53,7 +54,9 @@ def build_executor(environ: Mapping[str, str]) -> ZenJobsExecutor:
     """The executor for the mode ``environ`` asks for (see the module docstring)."""
     mode = environ.get(MODE_ENV, "").strip() or "development"
     if mode == "production":
-        return ZenJobsExecutor.production(jobs, environ=environ)
+        # The dashboard is on when ZENJOBS_DASHBOARD_OPERATORS / _VIEWERS name principals.
+        return ZenJobsExecutor.production(jobs, environ=environ,
+                                          dashboard=Dashboard.from_env(environ))
     if mode != "development":
         raise ConfigurationError(
             f"{MODE_ENV}={mode!r}: expected 'production' or 'development' (or unset)")
@@ -78,6 +81,7 @@ async def index(request: Request) -> JSONResponse:
         "endpoints": {
             "POST /subscribe": 'schedule a welcome email: {"user_id": "..."}',
             "GET /_zenjobs/health": "runtime health",
+            "GET /_zenjobs/ui/": "the dashboard (development; production when enabled)",
         },
         "jobs": sorted(desc.id for desc in jobs),
     })

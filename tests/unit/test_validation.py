@@ -299,7 +299,8 @@ def periodic(interval: object, **overrides: Any) -> JobDescriptor:
 
 @pytest.mark.parametrize(
     "interval",
-    [timedelta(minutes=1), timedelta(minutes=7), timedelta(minutes=90), timedelta(hours=25)],
+    [timedelta(minutes=1), timedelta(minutes=7), timedelta(minutes=90), timedelta(hours=25),
+     timedelta(days=366)],
 )
 def test_whole_minute_intervals_are_accepted(interval: timedelta) -> None:
     assert periodic(interval).interval == interval
@@ -317,6 +318,8 @@ def test_whole_minute_intervals_are_accepted(interval: timedelta) -> None:
             "must be at least 1 minute (Cloud Scheduler's granularity), got 30s",
         ),
         (timedelta(minutes=-5), "must be at least 1 minute"),
+        (timedelta(days=366, minutes=1), "must be at most 366 days, got 366 days, 0:01:00"),
+        (timedelta(days=999_999_999), "must be at most 366 days"),  # next_fire would overflow
         (60, "expected a timedelta, got int"),
     ],
 )

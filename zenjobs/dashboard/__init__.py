@@ -17,7 +17,7 @@ checked against ``viewers`` (read-only) and ``operators`` (may act). See
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -40,6 +40,28 @@ class Dashboard:
     """
 
     prefix = PREFIX
+
+    #: Environment variables :meth:`from_env` reads (comma-separated principals).
+    ENV = ("ZENJOBS_DASHBOARD_OPERATORS", "ZENJOBS_DASHBOARD_VIEWERS",
+           "ZENJOBS_DASHBOARD_IAP_AUDIENCE")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Dashboard | None:
+        """A dashboard from ``ZENJOBS_DASHBOARD_*``, or None (off) when no principal is set.
+
+        ``ZENJOBS_DASHBOARD_OPERATORS`` and ``ZENJOBS_DASHBOARD_VIEWERS`` hold
+        comma-separated principals, ``ZENJOBS_DASHBOARD_IAP_AUDIENCE`` IAP's audience:
+        a deployment turns the dashboard on without a code change.
+        """
+        operators, viewers, iap = (environ.get(name, "").strip() for name in cls.ENV)
+
+        def split(text: str) -> list[str]:
+            return [item.strip() for item in text.split(",") if item.strip()]
+
+        if not (split(operators) or split(viewers)):
+            return None
+        return cls(operators=split(operators), viewers=split(viewers),
+                   iap_audience=iap or None)
 
     def __init__(self, *, operators: Iterable[str] = (), viewers: Iterable[str] = (),
                  iap_audience: str | None = None, oidc_audience: str | None = None,

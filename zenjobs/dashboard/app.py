@@ -36,6 +36,7 @@ from ..errors import (
     ConfigurationError,
     DefinitionError,
     InvalidRequestError,
+    PayloadError,
     PermissionDeniedError,
     UnknownJobError,
     ZenjobsError,
@@ -223,7 +224,7 @@ def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
                                              actor=actor(principal))
         except FieldError as exc:
             return await job_detail(request, principal, exc, 400, form)
-        except InvalidRequestError as exc:  # the payload failed the task's own checks
+        except (InvalidRequestError, PayloadError) as exc:  # the task's own payload checks
             return await job_detail(request, principal, FieldError("payload", str(exc)),
                                     400, form)
         return _redirect(request, f"/jobs/{job_id}/runs/{execution_id}", "triggered")
@@ -236,7 +237,9 @@ def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
                              actor=actor(principal))
         except (InvalidRequestError, ConfigurationError) as exc:
             return _plain(400, str(exc))
-        except ZenjobsError as exc:
+        except UnknownJobError:
+            raise
+        except ZenjobsError as exc:  # not failure or dead (or no such run): nothing to replay
             return _plain(409, str(exc))
         return _redirect(request, f"/jobs/{job_id}/runs/{execution_id}", "replayed")
 
@@ -356,7 +359,8 @@ async def _stream(site: views.Site, request: Request) -> AsyncIterator[str]:
 def _plain(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     """An error page: plain text naming what was refused (never a trace)."""
     return Response(f"{status}: {message}\n", status_code=status, media_type="text/plain",
-                    headers=dict(headers or {}))
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+                             **(headers or {})})
 
 
 def _redirect(request: Request, path: str, done: str) -> Response:

@@ -37,7 +37,8 @@ MAX_TEXT_CHARS = 200
 MAX_PAGE = 100_000
 MAX_PAYLOAD_CHARS = 64 * 1024
 MAX_REPLAY_SELECTION = 100
-_INTERVAL = re.compile(r"^\s*(\d{1,9})\s*([smhd]?)\s*$")
+_INTERVAL = re.compile(r"^\s*([0-9]{1,9})\s*([smhd]?)\s*$")
+_PAGE = re.compile(r"[0-9]{1,6}")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -69,7 +70,7 @@ def choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...],
 
 def page_number(params: Mapping[str, str], name: str = "page") -> int:
     raw = params.get(name, "1") or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not _PAGE.fullmatch(raw) or not 1 <= int(raw) <= MAX_PAGE:
         raise FieldError(name, f"must be a whole number from 1 to {MAX_PAGE}")
     return int(raw)
 
@@ -115,7 +116,7 @@ def cursor(params: Mapping[str, str], name: str = "before") -> RunCursor | None:
         instant = parse_instant(parts[0])
         if not in_instant_range(instant):
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         raise FieldError(name, "not a page cursor from this dashboard") from None
     return (instant, job_id(parts[1], name), execution_id(parts[2], name))
 
@@ -131,6 +132,8 @@ def payload(form: Mapping[str, str]) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise FieldError("payload", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FieldError("payload", "nested too deeply") from None
 
 
 @dataclass(frozen=True)
