@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from zenjobs import JobContext, JobType, ZenJobs, ZenJobsExecutor
 from zenjobs.dashboard import Dashboard
@@ -41,6 +41,18 @@ def status_of(zenjobs_cli: ZenjobsCli, service: ExampleService, job: str) -> dic
     jobs = data if isinstance(data, list) else data["jobs"]
     found: dict[str, Any] = next(j for j in jobs if j["job_id"] == job)
     return found
+
+
+def wait_for_run(zenjobs_cli: ZenjobsCli, service: ExampleService, job: str, execution: str,
+                 status: str, attempts: int = 60) -> None:
+    """Ask ``zenjobs status`` until the run has ``status`` (each ask is a real round trip)."""
+    seen = None
+    for _ in range(attempts):
+        runs = status_of(zenjobs_cli, service, job)["runs"]
+        seen = next((r["status"] for r in runs if r["execution_id"] == execution), None)
+        if seen == status:
+            return
+    raise AssertionError(f"{execution} is {seen}, not {status}, after {attempts} looks")
 
 
 def test_a_newcomer_finds_why_sync_analytics_fails_disables_it_and_replays_its_dead_run(
@@ -85,24 +97,34 @@ def test_a_newcomer_finds_why_sync_analytics_fails_disables_it_and_replays_its_d
 
 
 def test_triggering_a_job_shows_the_run_appear_and_finish_live(
-        page: Page, example_service: ExampleService) -> None:
+        page: Page, example_service: ExampleService, zenjobs_cli: ZenjobsCli) -> None:
     page.goto(ui(example_service, "jobs/send_welcome_email"))
-    runs = page.locator("#runs-live tbody tr[data-execution]")
-    before = runs.count()
     page.locator("#payload").fill('{"user_id": "browser-test"}')
     page.locator("#trigger").click()
     expect(page.locator(".notice")).to_contain_text("Run started")
     expect(page.locator("h1 .status")).to_have_text("success")
     expect(page.locator("dd pre")).to_contain_text('"user_id": "browser-test"')
-    # The job page, opened before the next run, shows it arrive without a reload.
+
+    # The job page, opened before the next run, shows it arrive without a reload, even
+    # when its event stream only opens after the run has finished (a slow connection,
+    # a reconnect): every page reloads its live region when its stream opens.
+    held: list[Route] = []
+    page.route("**/_zenjobs/ui/events*", lambda route: held.append(route))
     page.goto(ui(example_service, "jobs/send_welcome_email"))
+    runs = page.locator("#runs-live tbody tr[data-execution]")
     count = runs.count()
-    assert count >= before + 1
     page.locator("#payload").fill('{"user_id": "browser-test-2"}')
-    page.evaluate("""() => fetch(document.querySelector('form.trigger').action, {
-        method: 'POST', body: new URLSearchParams(new FormData(document.querySelector(
-        'form.trigger'))), redirect: 'manual'})""")
+    run_url = page.evaluate("""async () => (await fetch(
+        document.querySelector('form.trigger').action, {method: 'POST',
+        body: new URLSearchParams(new FormData(document.querySelector('form.trigger')))})).url""")
+    execution = str(run_url).split("/runs/")[1].split("?")[0]
+    wait_for_run(zenjobs_cli, example_service, "send_welcome_email", execution, "success")
+    assert runs.count() == count  # nothing reached the page yet
+    for route in held:
+        route.continue_()
+    page.unroute("**/_zenjobs/ui/events*")
     expect(runs).to_have_count(count + 1)
+    expect(runs.first).to_have_attribute("data-execution", execution)
     expect(runs.first.locator(".status")).to_have_text("success")
 
 

@@ -365,3 +365,22 @@ async def test_a_retried_run_shows_each_attempt_with_its_traceback() -> None:
     assert "<b>loudly</b>" not in page.text
     await executor.shutdown()
 
+
+
+async def test_a_job_pages_stream_carries_only_that_jobs_notices() -> None:
+    from types import SimpleNamespace
+
+    from zenjobs.dashboard.app import _stream
+
+    log = EventLog()
+    stream = _stream(SimpleNamespace(events=log), "greet")  # type: ignore[arg-type]
+    assert await anext(stream) == "retry: 2000\n\n"  # subscribed before this first line
+    waiting = asyncio.ensure_future(anext(stream))
+    stamp = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    log.emit(TelemetryEvent("job.started", stamp, {"job_id": "other", "execution_id": "o-1"}))
+    log.emit(TelemetryEvent("master.tick", stamp, {"due": 0}))
+    log.emit(TelemetryEvent("job.started", stamp, {"job_id": "greet", "execution_id": "g-1"}))
+    assert await asyncio.wait_for(waiting, 10) == 'event: run\ndata: {"job": "greet"}\n\n'
+    log.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(stream), 10)

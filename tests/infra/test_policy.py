@@ -162,7 +162,13 @@ def test_iam_is_scoped_to_resources(generated: tuple[Parsed, Any, Any]) -> None:
         role = body["role"]
         if role == "roles/run.invoker":
             assert kind in RUN_SERVICE_IAM, where
-            assert body["name"] == "${each.value}" and body["member"] == "${local.invoker_member}"
+            if where.endswith(":dashboard"):
+                # The dashboard's members, on the main service only (test_dashboard_iam).
+                assert body["for_each"] == "${toset(var.dashboard_members)}", where
+                assert body["name"] == "${var.service_name}" and body["member"] == "${each.value}"
+            else:
+                assert body["name"] == "${each.value}", where
+                assert body["member"] == "${local.invoker_member}", where
         if kind == "google_project_iam_member":
             assert role == "roles/datastore.user", f"{where}: project-wide {role}"
     by_role = {body["role"]: (kind, body) for kind, body in iam.values()}

@@ -3,8 +3,10 @@
 Settings come from the options, else from ``[tool.zenjobs]`` in
 ``pyproject.toml`` (keys ``project``, ``region``, ``service``, ``service_url``,
 ``heavy_service``, ``heavy_service_url``, ``runtime_service_account``,
-``infra_out``). Exit codes: 0 written or up to date; 1 registry invalid or
-(``--check``) files differ; 2 registry cannot load or a setting is missing.
+``dashboard_members`` (a list), ``infra_out``); any ``--dashboard-member``
+replaces the whole ``dashboard_members`` list. Exit codes: 0 written or up to
+date; 1 registry invalid or (``--check``) files differ; 2 registry cannot load
+or a setting is missing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ from .common import EXIT_INVALID, EXIT_LOAD_ERROR, main, open_registry, registry
 
 _REQUIRED = ("project", "region", "service", "service_url")
 _OPTIONAL = ("heavy_service", "heavy_service_url", "runtime_service_account")
+
+
+def _dashboard_members(given: tuple[str, ...], table: dict[str, Any]) -> tuple[str, ...]:
+    """``--dashboard-member`` values, else ``[tool.zenjobs] dashboard_members``."""
+    if given:
+        return given
+    value = table.get("dashboard_members", [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise click.UsageError(
+            f"[tool.zenjobs] dashboard_members must be a list of strings, got {value!r}"
+        )
+    return tuple(value)
 
 
 def _setting(options: dict[str, Any], table: dict[str, Any], key: str) -> str | None:
@@ -49,12 +63,25 @@ def _setting(options: dict[str, Any], table: dict[str, Any], key: str) -> str | 
               help="https:// base URL of the heavy service.")
 @click.option("--runtime-service-account", "runtime_service_account", default=None,
               help="Existing service account the service runs as (else the module creates one).")
+@click.option("--dashboard-member", "dashboard_members", metavar="MEMBER", multiple=True,
+              help="IAM member granted roles/run.invoker on the service so it can reach the "
+                   "dashboard (/_zenjobs/ui): user:EMAIL, group:EMAIL, serviceAccount:EMAIL or "
+                   "domain:DOMAIN; repeatable, never allUsers/allAuthenticatedUsers (else "
+                   "[tool.zenjobs] dashboard_members). Example: --dashboard-member "
+                   "user:oncall@example.com --dashboard-member group:ops@example.com")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 listing the files that would change.")
-def gen_infra(registry_spec: str | None, out: Path | None, check: bool, **options: Any) -> None:
+def gen_infra(
+    registry_spec: str | None,
+    out: Path | None,
+    check: bool,
+    dashboard_members: tuple[str, ...],
+    **options: Any,
+) -> None:
     """Generate Terraform for the registry: queues, ONE Cloud Scheduler job, least-privilege IAM."""
     table = project_settings()
     values = {key: _setting(options, table, key) for key in _REQUIRED + _OPTIONAL}
+    members = _dashboard_members(dashboard_members, table)
     missing = [key for key in _REQUIRED if not values[key]]
     if missing:
         flags = ", ".join("--" + key.replace("_", "-") for key in missing)
@@ -80,6 +107,7 @@ def gen_infra(registry_spec: str | None, out: Path | None, check: bool, **option
             heavy_service=values["heavy_service"],
             heavy_service_url=values["heavy_service_url"],
             runtime_service_account=values["runtime_service_account"],
+            dashboard_members=members,
         )
         plan = build_plan(registry.descriptors, settings)
     except ConfigurationError as exc:

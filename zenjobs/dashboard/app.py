@@ -2,7 +2,8 @@
 
 Pages (GET): ``/`` jobs, ``/jobs/{job}``, ``/jobs/{job}/runs/{execution}``,
 ``/dead``, ``/ticks``, ``/jobs/{job}/preview`` (the schedule editor's preview
-fragment), ``/events`` (Server-Sent Events), ``/static/...``.
+fragment), ``/events[?job=JOB]`` (Server-Sent Events; a job's and a run's page
+follow only that job), ``/static/...``.
 Actions (POST, operator role, CSRF-checked): ``/jobs/{job}/enable``,
 ``/disable``, ``/trigger``, ``/schedule``, ``/jobs/{job}/runs/{execution}/replay``,
 ``/dead/replay``. Each goes through the same function as the CLI
@@ -18,6 +19,8 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -251,13 +254,9 @@ def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
                 await ops.replay(site.engine, execution_id, site.clock.now(), job_id=job_id,
                                  actor=actor(principal))
                 results.append((job_id, execution_id, "replaying"))
-            except UnknownJobError as exc:
-                results.append((job_id, execution_id, str(exc)))
-            except (InvalidRequestError, ConfigurationError) as exc:
-                results.append((job_id, execution_id, str(exc)))
             except BackendUnavailableError:
                 raise
-            except ZenjobsError as exc:
+            except ZenjobsError as exc:  # this one cannot be replayed; the others still are
                 results.append((job_id, execution_id, str(exc)))
         data = await views.dead_page(site)
         return page(request, "dead.html", principal, data=data, results=results)
@@ -265,7 +264,9 @@ def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
     # -- live --------------------------------------------------------------------------------
 
     async def events(request: Request, principal: Principal) -> Response:
-        return StreamingResponse(_stream(site, request), media_type="text/event-stream",
+        job = request.query_params.get("job", "")
+        only = forms.job_id(job) if job else None
+        return StreamingResponse(_stream(site, only), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
 
@@ -283,8 +284,6 @@ def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
         async def run(request: Request, principal: Principal) -> Response:
             return await edit(request, principal, command)
         return run
-
-    from pathlib import Path
 
     static = Path(__file__).with_name("static")
     routes = [
@@ -309,8 +308,7 @@ def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
 
 
 def _with_schedule(config: JobConfig, sched: forms.ScheduleForm) -> JobConfig:
-    from dataclasses import replace
-
+    """``config`` with the schedule editor's fields applied (for the preview only)."""
     interval = int(sched.interval.total_seconds()) if sched.interval is not None else None
     return replace(config, cron=sched.cron if sched.cron else config.cron,
                    interval_seconds=interval if interval is not None else config.interval_seconds,
@@ -337,7 +335,8 @@ async def _form(request: Request) -> ImmutableMultiDict[str, str]:
     return ImmutableMultiDict(pairs)
 
 
-async def _stream(site: views.Site, request: Request) -> AsyncIterator[str]:
+async def _stream(site: views.Site, job: str | None) -> AsyncIterator[str]:
+    """Notices for an open page (``job``: only that job's run and action notices)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STREAM_SECONDS
     async with site.events.subscribe() as queue:
@@ -353,6 +352,8 @@ async def _stream(site: views.Site, request: Request) -> AsyncIterator[str]:
                 continue
             if notice is None:
                 return
+            if job is not None and notice.job_id != job:
+                continue
             yield f"event: {notice.kind}\ndata: {json.dumps({'job': notice.job_id})}\n\n"
 
 

@@ -22,48 +22,36 @@ once a minute). :class:`LocalAuth` is for the loopback development server only.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import enum
-import json
 import logging
 import re
-import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Literal, Protocol
 
 from ..errors import (
     AuthenticationError,
-    BackendUnavailableError,
     ConfigurationError,
     PermissionDeniedError,
 )
 from ..gcp.oidc import (
-    GOOGLE_CERTS_URL,
-    MAX_TOKEN_CHARS,
     CertsFetcher,
-    CertsResponse,
     OidcVerifier,
-    VerifiedIdentity,
-    _reason,
-    fetch_certs,
 )
+from .identity import IAP_AUDIENCE_PATTERN, IAP_HEADER_NAME
+from .identity import IAP_ISSUER as IAP_ISSUER
+from .identity import IAP_KEYS_URL as IAP_KEYS_URL
+from .identity import AnyEmailOidcVerifier as AnyEmailOidcVerifier
+from .identity import IapVerifier as IapVerifier
+from .identity import fetch_iap_keys as fetch_iap_keys
+from .identity import jwks_to_pem as jwks_to_pem
 
 log = logging.getLogger(__name__)
 
 IAP_HEADER = "x-goog-iap-jwt-assertion"
 AUTHORIZATION_HEADER = "authorization"
-IAP_ISSUER = "https://cloud.google.com/iap"
-IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
 
-_IAP_NAME = "X-Goog-IAP-JWT-Assertion"
-_SEGMENT = r"[A-Za-z0-9_-]+"
-_JWS = re.compile(rf"{_SEGMENT}\.{_SEGMENT}\.{_SEGMENT}")
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
-_IAP_AUDIENCE = re.compile(r"/projects/\d+/(?:global/backendServices/\d+|apps/[^/\s]+)")
 _EMAIL = re.compile(r"[^@\s:,/]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _EMAIL_PREFIXES = ("user", "serviceaccount")
@@ -161,225 +149,6 @@ class LocalAuth:
         return self.principal
 
 
-class _AnyEmail(frozenset[str]):
-    """An allow-list that contains every email: the role check happens in this module."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-
-class AnyEmailOidcVerifier(OidcVerifier):
-    """:class:`OidcVerifier` for one audience that accepts any verified Google email.
-
-    Signature, issuer, audience, expiry and ``email_verified`` are checked exactly
-    as for the webhook; which emails may see the dashboard is decided by
-    :class:`GoogleIdentityAuth`'s principals. (OidcVerifier has no "any email"
-    mode, so its public ``allowed_emails`` is replaced by a set that contains
-    everything; should that stop working, it refuses every email: fails closed.)
-    """
-
-    def __init__(
-        self,
-        audience: str,
-        *,
-        certs_url: str = GOOGLE_CERTS_URL,
-        fetch: CertsFetcher = fetch_certs,
-        clock_skew: int = 10,
-        default_ttl: float = 3600.0,
-        min_refresh_interval: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            audience,
-            ["any verified email"],
-            certs_url=certs_url,
-            fetch=fetch,
-            clock_skew=clock_skew,
-            default_ttl=default_ttl,
-            min_refresh_interval=min_refresh_interval,
-            monotonic=monotonic,
-            wall=wall,
-        )
-        self.allowed_emails = _AnyEmail()
-
-
-def _b64_int(value: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
-
-
-def jwks_to_pem(document: object) -> dict[str, str]:
-    """``{key id: PEM public key}`` for the ES256 (EC P-256) keys of a JWK set.
-
-    Keys of other types are skipped; a document with no usable key is a
-    :class:`ValueError`. Needs ``cryptography``.
-    """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    keys = document.get("keys") if isinstance(document, Mapping) else None
-    if not isinstance(keys, list):
-        raise ValueError("JWK set has no 'keys' list")
-    pems: dict[str, str] = {}
-    for jwk in keys:
-        if not isinstance(jwk, Mapping):
-            continue
-        kid, x, y = jwk.get("kid"), jwk.get("x"), jwk.get("y")
-        if (jwk.get("kty") != "EC" or jwk.get("crv") != "P-256"
-                or jwk.get("alg", "ES256") != "ES256" or jwk.get("use", "sig") != "sig"
-                or not isinstance(kid, str) or not kid
-                or not isinstance(x, str) or not isinstance(y, str)):
-            continue
-        try:
-            public = ec.EllipticCurvePublicNumbers(_b64_int(x), _b64_int(y), ec.SECP256R1())
-            key = public.public_key()
-        except ValueError:
-            log.warning("IAP JWK %r is not a valid P-256 public key; skipped", kid)
-            continue
-        pems[kid] = key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
-    if not pems:
-        raise ValueError("JWK set has no usable ES256 (EC P-256) key")
-    return pems
-
-
-def fetch_iap_keys(url: str, timeout: float = 10.0) -> CertsResponse:
-    """Blocking GET of IAP's JWK set as ``{key id: PEM}``; honours ``Cache-Control: max-age``."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        raw = response.read(1_048_576)
-        cache_control = response.headers.get("Cache-Control", "")
-    match = _MAX_AGE.search(cache_control)
-    return CertsResponse(jwks_to_pem(json.loads(raw)),
-                         max_age=float(match.group(1)) if match else None)
-
-
-class IapVerifier:
-    """Checks ``X-Goog-IAP-JWT-Assertion`` values for one IAP audience.
-
-    Returns the identity of any valid assertion; the caller decides its role.
-    ``fetch`` (blocking, run in a worker thread, returns ``{key id: PEM}``),
-    ``monotonic`` (the key cache's clock) and ``wall`` are injectable for tests.
-    """
-
-    def __init__(
-        self,
-        audience: str,
-        *,
-        keys_url: str = IAP_KEYS_URL,
-        fetch: CertsFetcher = fetch_iap_keys,
-        clock_skew: int = 10,
-        default_ttl: float = 3600.0,
-        min_refresh_interval: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        if not _IAP_AUDIENCE.fullmatch(audience or ""):
-            raise ConfigurationError(
-                f"iap_audience: {audience!r} is not an IAP audience; expected "
-                "/projects/NUMBER/global/backendServices/ID or /projects/NUMBER/apps/PROJECT"
-            )
-        self.audience = audience
-        self.keys_url = keys_url
-        self._fetch = fetch
-        self._clock_skew = clock_skew
-        self._default_ttl = default_ttl
-        self._min_refresh_interval = min_refresh_interval
-        self._monotonic = monotonic
-        self._wall = wall
-        self._lock = threading.Lock()  # refreshes run in worker threads
-        self._keys: Mapping[str, str] | None = None
-        self._expires_at = 0.0
-        self._fetched_at = float("-inf")
-        self._failed_at = float("-inf")
-
-    async def verify(self, assertion: str) -> VerifiedIdentity:
-        """The identity of one header value; 401/403 errors like the OIDC verifier."""
-        value = assertion.strip()
-        if not value:
-            raise AuthenticationError(f"{_IAP_NAME} header is empty")
-        if len(value) > MAX_TOKEN_CHARS:
-            raise AuthenticationError(f"{_IAP_NAME} header is too long")
-        if not _JWS.fullmatch(value):
-            raise AuthenticationError(
-                f"{_IAP_NAME} header must be a JWT (three base64url segments)"
-            )
-        from google.auth import exceptions as gexc
-        from google.auth import jwt
-
-        try:
-            header = cast(Callable[[str], Mapping[str, Any]], jwt.decode_header)(value)
-        except (gexc.GoogleAuthError, ValueError, TypeError):
-            raise AuthenticationError(f"{_IAP_NAME} header is not a JWT") from None
-        if header.get("alg") != "ES256":
-            raise AuthenticationError(f"{_IAP_NAME} must be signed with ES256")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise AuthenticationError(f"{_IAP_NAME} has no key id")
-        keys = await self._current_keys(kid)
-        try:
-            claims = cast(Callable[..., Mapping[str, Any]], jwt.decode)(
-                value, certs=keys, audience=self.audience, clock_skew_in_seconds=self._clock_skew
-            )
-        except (gexc.GoogleAuthError, ValueError, TypeError) as exc:
-            reason = _reason(str(exc))
-            log.info("IAP assertion refused: %s", reason)
-            raise AuthenticationError(f"{_IAP_NAME} refused: {reason}") from None
-        self._check_times(claims)
-        if claims.get("iss") != IAP_ISSUER:
-            raise AuthenticationError(f"{_IAP_NAME} refused: issuer is not Identity-Aware Proxy")
-        email = claims.get("email")
-        if not isinstance(email, str) or not email:
-            raise PermissionDeniedError(f"{_IAP_NAME} carries no email")
-        return VerifiedIdentity(email=email, subject=str(claims.get("sub", "")), claims=claims)
-
-    def _check_times(self, claims: Mapping[str, Any]) -> None:
-        """``nbf`` (google-auth ignores it) and ``exp`` again against our own clock."""
-        now = self._wall()
-        nbf, exp = claims.get("nbf"), claims.get("exp")
-        for name, claim in (("nbf", nbf), ("exp", exp)):
-            if claim is not None and (isinstance(claim, bool)
-                                      or not isinstance(claim, (int, float))):
-                raise AuthenticationError(f"{_IAP_NAME} refused: {name} is not a number")
-        if nbf is not None and now + self._clock_skew < nbf:
-            raise AuthenticationError(f"{_IAP_NAME} refused: token is not valid yet")
-        if exp is not None and now - self._clock_skew > exp:
-            raise AuthenticationError(f"{_IAP_NAME} refused: token expired")
-
-    async def _current_keys(self, kid: str) -> Mapping[str, str]:
-        keys = self._keys
-        if keys is not None and self._monotonic() < self._expires_at and kid in keys:
-            return keys
-        return await asyncio.to_thread(self._refresh, kid)
-
-    def _refresh(self, kid: str) -> Mapping[str, str]:
-        """Fetch keys unless another thread just did (runs in a worker thread)."""
-        with self._lock:
-            now = self._monotonic()
-            keys = self._keys
-            # A known kid, or an unknown one right after a refresh (the token is bad).
-            if keys is not None and now < self._expires_at and (
-                kid in keys or now - self._fetched_at < self._min_refresh_interval
-            ):
-                return keys
-            if keys is not None and now - self._failed_at < self._min_refresh_interval:
-                return keys  # the endpoint failed a moment ago
-            try:
-                response = self._fetch(self.keys_url)
-            except Exception as exc:
-                self._failed_at = now
-                if keys is not None:
-                    log.warning("refreshing IAP keys failed, using cached ones: %s", exc)
-                    return keys
-                log.error("fetching IAP keys from %s failed: %s", self.keys_url, exc)
-                raise BackendUnavailableError("cannot fetch IAP keys") from None
-            ttl = response.max_age if response.max_age is not None else self._default_ttl
-            self._keys = dict(response.certs)
-            self._fetched_at = now
-            self._expires_at = now + max(ttl, 0.0)
-            return self._keys
-
-
 def _rules(values: Iterable[str | PrincipalRule], setting: str) -> tuple[PrincipalRule, ...]:
     if isinstance(values, str):
         raise TypeError(f"{setting}: pass a collection of principals, not one string")
@@ -424,7 +193,7 @@ class GoogleIdentityAuth:
         if oidc_verifier is not None and oidc_verifier.audience != oidc_audience:
             problems.append(f"oidc_verifier is for audience {oidc_verifier.audience!r}, "
                             f"not oidc_audience {oidc_audience!r}")
-        if iap_audience and not _IAP_AUDIENCE.fullmatch(iap_audience):
+        if iap_audience and not IAP_AUDIENCE_PATTERN.fullmatch(iap_audience):
             problems.append(
                 f"iap_audience {iap_audience!r} is not /projects/NUMBER/global/backendServices/ID"
                 " or /projects/NUMBER/apps/PROJECT"
@@ -473,10 +242,10 @@ class GoogleIdentityAuth:
     def _expected(self, *, ignored_iap: bool) -> str:
         ways = []
         if self.iap is not None:
-            ways.append(f"an {_IAP_NAME} header (Identity-Aware Proxy)")
+            ways.append(f"an {IAP_HEADER_NAME} header (Identity-Aware Proxy)")
         if self.oidc is not None:
             ways.append("an Authorization: Bearer <Google ID token> header")
         message = "no credentials: expected " + " or ".join(ways)
         if ignored_iap:
-            message += f" ({_IAP_NAME} is not accepted: no IAP audience is configured)"
+            message += f" ({IAP_HEADER_NAME} is not accepted: no IAP audience is configured)"
         return message

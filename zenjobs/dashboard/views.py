@@ -180,20 +180,20 @@ async def jobs_page(site: Site, query: JobsQuery, now: datetime) -> JobsPage:
 
 def _sorted(candidates: list[JobDescriptor], records: dict[str, JobRecord],
             query: JobsQuery) -> list[JobDescriptor]:
-    far = datetime.max.replace(tzinfo=None)
-
     def stored(value: datetime | None) -> tuple[int, datetime]:
-        # Jobs without the value sort last in either direction's natural reading.
-        return (1, far) if value is None else (0, value.replace(tzinfo=None))
+        # Jobs without the value (never ran, no next fire) sort after those with one.
+        return (1, datetime.max) if value is None else (0, value.replace(tzinfo=None))
 
-    if query.sort == "type":
-        key: Any = lambda d: (d.type.value, d.id)  # noqa: E731
-    elif query.sort == "next":
-        key = lambda d: (stored(_next(records.get(d.id))), d.id)  # noqa: E731
-    elif query.sort == "last":
-        key = lambda d: (stored(_last(records.get(d.id))), d.id)  # noqa: E731
-    else:
-        key = lambda d: d.id  # noqa: E731
+    def key(d: JobDescriptor) -> tuple[Any, ...]:
+        record = records.get(d.id)
+        if query.sort == "type":
+            return (d.type.value, d.id)
+        if query.sort == "next":
+            return (stored(_next(record)), d.id)
+        if query.sort == "last":
+            return (stored(_last(record)), d.id)
+        return (d.id,)
+
     return sorted(candidates, key=key, reverse=query.descending)
 
 

@@ -36,6 +36,18 @@ _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _SERVICE = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 _URL = re.compile(r"^https://[a-z0-9.-]+$")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$")
+_DOMAIN = r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
+#: An IAM member the dashboard may be opened by: ``user:``, ``group:`` or
+#: ``serviceAccount:`` and an email, or ``domain:`` and a Google Workspace domain.
+#: The module's ``dashboard_members`` validation uses the same pattern.
+_DASHBOARD_MEMBER = re.compile(
+    rf"(user|group|serviceAccount):[A-Za-z0-9._%+'-]+@{_DOMAIN}|domain:{_DOMAIN}"
+)
+#: IAM's public principals: granting either would put the dashboard on the internet.
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+#: Where the service serves the dashboard (docs/dashboard.md).
+DASHBOARD_PATH = "/_zenjobs/ui"
 
 #: The master tick's path on the service (the runtime mounts it there).
 MASTER_PATH = "/_zenjobs/master"
@@ -65,7 +77,17 @@ BACKSTOP_MAX_RETRY_DURATION_LIMIT = timedelta(days=30)
 
 @dataclass(frozen=True)
 class InfraSettings:
-    """Where the infrastructure goes; checked on construction."""
+    """Where the infrastructure goes; checked on construction.
+
+    ``dashboard_members`` are the IAM members (``user:EMAIL``, ``group:EMAIL``,
+    ``serviceAccount:EMAIL``, ``domain:DOMAIN``) granted ``roles/run.invoker`` on
+    ``service`` so they can reach the dashboard at :data:`DASHBOARD_PATH`. Public
+    principals (``allUsers``, ``allAuthenticatedUsers``) are refused, and so is a
+    member listed twice (emails and domains compare case-insensitively, as IAM
+    does): a duplicate is refused, not dropped, because two Terraform resources
+    for one grant would revoke it for both when either is removed. Any sequence
+    of strings is accepted and kept, in its order, as a tuple.
+    """
 
     project: str
     region: str
@@ -74,6 +96,7 @@ class InfraSettings:
     heavy_service: str | None = None
     heavy_service_url: str | None = None
     runtime_service_account: str | None = None
+    dashboard_members: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -96,8 +119,42 @@ class InfraSettings:
         )
         if (self.heavy_service is None) != (self.heavy_service_url is None):
             problems.append("heavy_service and heavy_service_url go together: set both or neither")
+        problems.extend(self._check_dashboard_members())
         if problems:
             raise ConfigurationError("; ".join(problems))
+
+    def _check_dashboard_members(self) -> list[str]:
+        members = self.dashboard_members
+        if isinstance(members, str) or not isinstance(members, Iterable):
+            return [
+                f"dashboard_members {members!r} must be a list of IAM members, "
+                f"like ('user:oncall@example.com',), not a single value"
+            ]
+        members = tuple(members)
+        object.__setattr__(self, "dashboard_members", members)  # a list becomes a tuple
+        problems: list[str] = []
+        seen: dict[str, str] = {}
+        for member in members:
+            if not isinstance(member, str):
+                problems.append(f"dashboard_members {member!r} is not a string")
+            elif member.strip().lower() in {p.lower() for p in PUBLIC_MEMBERS}:
+                problems.append(
+                    f"dashboard_members {member!r} would make the dashboard public: "
+                    f"name its users, groups, service accounts or domain instead"
+                )
+            elif not _DASHBOARD_MEMBER.fullmatch(member):
+                problems.append(
+                    f"dashboard_members {member!r} is not an IAM member: expected "
+                    f"user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN"
+                )
+            elif member.lower() in seen:
+                problems.append(
+                    f"dashboard_members {member!r} is listed twice "
+                    f"(also as {seen[member.lower()]!r}): list each member once"
+                )
+            else:
+                seen[member.lower()] = member
+        return problems
 
 
 @dataclass(frozen=True)
@@ -145,6 +202,8 @@ class InfraPlan:
     scheduler: SchedulerPlan
     bindings: tuple[Binding, ...]
     recurring_jobs: tuple[str, ...]
+    #: Granted ``roles/run.invoker`` on the service for the dashboard, sorted.
+    dashboard_members: tuple[str, ...] = ()
 
     @property
     def scheduler_jobs(self) -> int:
@@ -176,7 +235,14 @@ def build_plan(descriptors: Iterable[JobDescriptor], settings: InfraSettings) ->
         audience=settings.service_url,
         attempt_deadline=master_attempt_deadline(all_jobs),
     )
-    return InfraPlan(settings, queues, scheduler, _bindings(settings, queues), recurring)
+    return InfraPlan(
+        settings,
+        queues,
+        scheduler,
+        _bindings(settings, queues),
+        recurring,
+        _dashboard_members(settings),
+    )
 
 
 def _queue(name: str, jobs: list[JobDescriptor], settings: InfraSettings) -> QueuePlan:
@@ -289,4 +355,17 @@ def _bindings(settings: InfraSettings, queues: tuple[QueuePlan, ...]) -> tuple[B
         )
         for agent in ("Cloud Scheduler", "Cloud Tasks")
     )
+    bindings.extend(
+        Binding(
+            "roles/run.invoker",
+            member,
+            f"Cloud Run service {settings.service} (dashboard {DASHBOARD_PATH})",
+        )
+        for member in _dashboard_members(settings)
+    )
     return tuple(bindings)
+
+
+def _dashboard_members(settings: InfraSettings) -> tuple[str, ...]:
+    """Sorted: the order they were given in (flags, ``pyproject.toml``) changes nothing."""
+    return tuple(sorted(settings.dashboard_members))

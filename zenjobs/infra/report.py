@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .cost import FREE_JOBS_PER_BILLING_ACCOUNT, PRICE_PER_JOB_MONTH, format_usd, scheduler_cost
-from .plan import InfraPlan, QueuePlan
+from .plan import DASHBOARD_PATH, InfraPlan, QueuePlan
 
 
 def _limits(queue: QueuePlan) -> str:
@@ -15,8 +15,27 @@ def _limits(queue: QueuePlan) -> str:
     return ", ".join(parts) or "default limits"
 
 
+def _dashboard_lines(plan: InfraPlan) -> list[str]:
+    """Who may reach the dashboard; nothing when no member is granted."""
+    members = plan.dashboard_members
+    if not members:
+        return []
+    s = plan.settings
+    count = f"{len(members)} member{'s' if len(members) != 1 else ''}"
+    lines = [
+        f"dashboard access: {count} may reach {s.service_url}{DASHBOARD_PATH} "
+        f"(roles/run.invoker on Cloud Run service {s.service}; the dashboard's "
+        f"operators and viewers still decide what each may do)"
+    ]
+    lines.extend(f"  {member}" for member in members)
+    if any(member.startswith("group:") for member in members):
+        lines.append("  group: members reach the service, but the dashboard matches emails and "
+                     "domains only: list them (or their domain) as its operators or viewers")
+    return lines
+
+
 def summary_lines(plan: InfraPlan) -> list[str]:
-    """Queues, the one scheduler job, IAM bindings and the Cloud Scheduler cost."""
+    """Queues, the one scheduler job, IAM bindings, dashboard access and the Scheduler cost."""
     lines = [f"queues: {len(plan.queues)}"]
     width = max(len(q.name) for q in plan.queues)
     for q in plan.queues:
@@ -35,6 +54,7 @@ def summary_lines(plan: InfraPlan) -> list[str]:
     lines.append(f"IAM bindings: {len(plan.bindings)}")
     role_width = max(len(b.role) for b in plan.bindings)
     lines.extend(f"  {b.role.ljust(role_width)}  {b.member} on {b.resource}" for b in plan.bindings)
+    lines.extend(_dashboard_lines(plan))
     cost = scheduler_cost(len(plan.recurring_jobs))
     lines.append(
         f"Cloud Scheduler: {format_usd(cost.master_monthly)}/month "

@@ -27,3 +27,7 @@ output "master_uri" {
 output "firestore_index_ids" {
   value = module.zenjobs.firestore_index_ids
 }
+
+output "dashboard_members" {
+  value = module.zenjobs.dashboard_members
+}

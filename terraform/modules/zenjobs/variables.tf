@@ -71,6 +71,28 @@ variable "runtime_service_account_email" {
   }
 }
 
+variable "dashboard_members" {
+  description = "IAM members granted roles/run.invoker on service_name so they can reach the zenjobs dashboard (/_zenjobs/ui): user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN. Never allUsers or allAuthenticatedUsers: the dashboard must not be public. The dashboard still checks each caller against its own operators and viewers."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for m in var.dashboard_members : !contains(["allusers", "allauthenticatedusers"], lower(trimspace(m)))])
+    error_message = "dashboard_members must never hold allUsers or allAuthenticatedUsers: the dashboard must not be public. Name its users, groups, service accounts or domain instead."
+  }
+
+  validation {
+    condition     = alltrue([for m in var.dashboard_members : contains(["allusers", "allauthenticatedusers"], lower(trimspace(m))) || can(regex("^((user|group|serviceAccount):[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+|domain:[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+)$", m))])
+    error_message = "Every dashboard_members entry must be user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN (the prefix as IAM spells it)."
+  }
+
+  validation {
+    condition     = length(distinct([for m in var.dashboard_members : lower(m)])) == length(var.dashboard_members)
+    error_message = "dashboard_members must list each member once (emails and domains compare case-insensitively, as IAM does)."
+  }
+}
+
 variable "runtime_account_id" {
   description = "Account id of the runtime service account created when runtime_service_account_email is null."
   type        = string
@@ -230,7 +252,7 @@ variable "jobs_collection" {
 }
 
 variable "create_firestore_index" {
-  description = "Create the indexes the master tick's queries need: the due-jobs composite indexes (enabled ASC, next_run_at ASC; enabled ASC, priority DESC, next_run_at ASC) and the collection-group index on runs.due_at of the overdue-runs query."
+  description = "Create the Firestore indexes zenjobs queries need (six): on jobs_collection the master tick's two due-jobs composite indexes (enabled ASC, next_run_at ASC; enabled ASC, priority DESC, next_run_at ASC); on runs the reconciler's single-field index on due_at (collection-group scope), and the dashboard's composite indexes for dead runs (status ASC, created_at DESC), across all jobs (collection-group scope) and per job (collection scope), and for run counts (status ASC, created_at ASC, collection scope)."
   type        = bool
   default     = true
 }

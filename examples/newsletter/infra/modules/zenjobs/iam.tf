@@ -2,8 +2,8 @@
 # a copy of the zenjobs Terraform module; edit terraform/modules/zenjobs upstream
 
 # Least privilege. No primitive role and no project-wide run.invoker: the
-# invoker may call the zenjobs service(s) only, and the runtime may enqueue
-# into the zenjobs queues only.
+# invoker (and the dashboard's members) may call the zenjobs service(s) only,
+# and the runtime may enqueue into the zenjobs queues only.
 
 resource "google_service_account" "invoker" {
   project      = var.project_id
@@ -41,6 +41,20 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   name     = each.value
   role     = "roles/run.invoker"
   member   = local.invoker_member
+}
+
+# The dashboard's human principals may reach the zenjobs service (which serves
+# /_zenjobs/ui), nothing else: run.invoker on service_name only, never on the
+# heavy worker, never project-wide, never public (see var.dashboard_members).
+# The dashboard then checks each caller against its own operators and viewers.
+resource "google_cloud_run_v2_service_iam_member" "dashboard" {
+  for_each = toset(var.dashboard_members)
+
+  project  = var.project_id
+  location = var.region
+  name     = var.service_name
+  role     = "roles/run.invoker"
+  member   = each.value
 }
 
 # The runtime creates tasks that carry an OIDC token for the invoker; Cloud

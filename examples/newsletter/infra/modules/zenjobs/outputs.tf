@@ -42,3 +42,8 @@ output "firestore_index_ids" {
     google_firestore_index.run_counts[*].id,
   )
 }
+
+output "dashboard_members" {
+  description = "Members granted roles/run.invoker on the service for the dashboard (/_zenjobs/ui), sorted; empty when none."
+  value       = sort([for binding in google_cloud_run_v2_service_iam_member.dashboard : binding.member])
+}
