@@ -63,3 +63,41 @@ async def test_the_bare_prefix_redirects_and_other_paths_reach_the_webhook() -> 
         health = await http.get("/_zenjobs/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
     await executor.shutdown()
+
+
+class _KeptTasks:
+    def __init__(self) -> None:
+        self.tasks: list[object] = []
+
+    async def enqueue(self, task: object) -> None:
+        self.tasks.append(task)
+
+
+async def test_production_pages_also_poll_because_each_instance_streams_its_own_events() -> None:
+    from zenjobs.stores.memory import MemoryJobStore
+
+    jobs = ZenJobs()
+
+    @jobs.job("hello", type=JobType.ENDPOINT)
+    async def hello(ctx: JobContext) -> None:
+        return None
+
+    pages: dict[str, str] = {}
+    for mode in ("development", "production"):
+        dashboard = Dashboard(auth=LocalAuth())  # auth= replaces sign-in (tests, custom)
+        if mode == "development":
+            executor = ZenJobsExecutor.development(jobs, store=":memory:", clock=VirtualClock(),
+                                                   dashboard=dashboard, loop_lag_threshold=None)
+        else:
+            executor = ZenJobsExecutor.production(
+                jobs, project="demo-project", location="europe-west1",
+                service_url="https://hello.example.run.app",
+                invoker_service_account="invoker@demo-project.iam.gserviceaccount.com",
+                store=MemoryJobStore(), queue=_KeptTasks(), clock=VirtualClock(),
+                dashboard=dashboard, loop_lag_threshold=None)
+        transport = httpx.ASGITransport(app=executor.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+            pages[mode] = (await http.get("/_zenjobs/ui/jobs/hello")).text
+    assert 'htmx:sseOpen from:body, every 15s"' in pages["production"]
+    assert "every 15s" not in pages["development"]
+    assert 'htmx:sseOpen from:body"' in pages["development"]

@@ -57,6 +57,7 @@ log = logging.getLogger("zenjobs.dashboard")
 #: How long one event stream stays open; the browser reconnects (``retry``) after it.
 STREAM_SECONDS = 60.0
 KEEPALIVE_SECONDS = 15.0
+PRODUCTION_POLL_SECONDS = 15
 MAX_FORM_BYTES = 128 * 1024
 DONE_MESSAGES = {
     "enabled": "Job enabled.",
@@ -81,13 +82,16 @@ class _Refused(Exception):
 def create_dashboard_app(site: views.Site, auth: DashboardAuth) -> Starlette:
     """The dashboard ASGI app over ``site``; mount it under ``/_zenjobs/ui``."""
     templates = environment()
+    # Each Cloud Run instance streams only the events it handled itself, so production
+    # pages also poll; in development one process sees everything.
+    poll = f", every {PRODUCTION_POLL_SECONDS}s" if site.mode == "production" else ""
 
     def page(request: Request, name: str, principal: Principal, status: int = 200,
              **context: Any) -> HTMLResponse:
         token, new = csrf.token_for(request)
         base = request.scope.get("root_path", "")
         body = templates.get_template(name).render(
-            base=base, site=site, principal=principal, csrf_token=token,
+            base=base, site=site, principal=principal, csrf_token=token, poll=poll,
             now=site.clock.now(), request=request, done=DONE_MESSAGES.get(
                 request.query_params.get("done", "")),
             **context)
