@@ -7,8 +7,8 @@ value, baseline, ratio, target, met) and the total wall time.
 
 ``--quick`` runs smaller sizes (a smoke run, not for publishing); ``--only
 NAME`` runs some scripts (``tick``, ``webhook``, ``cold_start``,
-``dev_throughput``, ``gen_infra``, ``memory``); ``--markdown`` prints the
-table of an existing results file for docs/performance.md.
+``dev_throughput``, ``gen_infra``, ``memory``, ``dashboard``); ``--markdown``
+prints the table of an existing results file for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any
 
 from _common import PYTHON, ROOT, child_env, fmt, machine
 
-BENCHMARKS = ("tick", "webhook", "cold_start", "dev_throughput", "gen_infra", "memory")
+BENCHMARKS = ("tick", "webhook", "cold_start", "dev_throughput", "gen_infra", "memory",
+              "dashboard")
 RESULTS = ROOT / "benchmarks" / "results.json"
 TIMEOUT_S = 300
 

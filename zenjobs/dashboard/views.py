@@ -65,6 +65,27 @@ class Site:
     events: EventLog
     mode: str
     backends: tuple[tuple[str, str], ...] = ()  # ("store", "SQLite .zenjobs/dev.sqlite3"), ...
+    _sorted_ids: dict[str, list[JobDescriptor]] = field(default_factory=dict, repr=False)
+    _texts: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def search_text(self, d: JobDescriptor) -> str:
+        """What the text filter searches: id and description, case-folded once per job."""
+        text = self._texts.get(d.id)
+        if text is None:
+            text = self._texts[d.id] = f"{d.id}\n{d.description or ''}".casefold()
+        return text
+
+    def by_id(self, job_type: str = "") -> list[JobDescriptor]:
+        """The registry's jobs (of ``job_type``, or all) sorted by id, computed once.
+
+        The registry does not change while the service runs, so the default jobs
+        list costs a slice, not a sort of every job, per request.
+        """
+        if job_type not in self._sorted_ids:
+            self._sorted_ids[job_type] = sorted(
+                (d for d in self.registry.descriptors
+                 if not job_type or d.type.value == job_type), key=lambda d: d.id)
+        return self._sorted_ids[job_type]
 
 
 @dataclass(frozen=True)
@@ -123,11 +144,6 @@ class JobsPage:
     reads_all: bool  # a status filter or stored-field sort read every candidate's document
 
 
-def _matches_text(desc: JobDescriptor, text: str) -> bool:
-    needle = text.casefold()
-    return needle in desc.id.casefold() or needle in (desc.description or "").casefold()
-
-
 def _status_matches(status: str, record: JobRecord | None, config: JobConfig) -> bool:
     last = record.last_status.value if record is not None and record.last_status else None
     if status == "enabled":
@@ -151,9 +167,10 @@ def _config(desc: JobDescriptor, record: JobRecord | None) -> JobConfig:
 
 async def jobs_page(site: Site, query: JobsQuery, now: datetime) -> JobsPage:
     """The jobs list: registry filters in memory, store reads for the page (see module doc)."""
-    candidates = [d for d in site.registry.descriptors
-                  if (not query.type or d.type.value == query.type)
-                  and (not query.text or _matches_text(d, query.text))]
+    candidates = site.by_id(query.type)  # sorted once per type: a page is a slice of it
+    if query.text:
+        needle = query.text.casefold()
+        candidates = [d for d in candidates if needle in site.search_text(d)]
     reads_all = bool(query.status) or query.sort in ("next", "last")
     records: dict[str, JobRecord] = {}
     if reads_all:
@@ -161,7 +178,8 @@ async def jobs_page(site: Site, query: JobsQuery, now: datetime) -> JobsPage:
         if query.status:
             candidates = [d for d in candidates if _status_matches(
                 query.status, records.get(d.id), _config(d, records.get(d.id)))]
-    candidates = _sorted(candidates, records, query)
+    if query.sort != "id" or query.descending:
+        candidates = _sorted(candidates, records, query)
     total = len(candidates)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(query.page, pages)
