@@ -5,14 +5,19 @@
   the ``send_welcome_email`` job and answers 202 with its execution id. The
   idempotency key is the user id (or the ``Idempotency-Key`` header), so a
   double submit sends one email.
-* ``/_zenjobs/...``: the webhook Cloud Tasks and Cloud Scheduler call.
+* ``/_zenjobs/...``: the webhook Cloud Tasks and Cloud Scheduler call, and the
+  dashboard at ``/_zenjobs/ui``; ``zenjobs.integrations.mount`` adds them (and
+  nothing outside ``/_zenjobs``) and runs the executor's start and shutdown
+  around this service's own lifespan.
 
-The mode comes from ``ZENJOBS_MODE``: ``production`` builds
-``ZenJobsExecutor.production(jobs)`` (settings from ``ZENJOBS_*`` variables,
-Firestore and Cloud Tasks clients created on first use, OIDC required);
-unset or ``development`` builds ``ZenJobsExecutor.development(jobs)``. Any
-other value is refused, and so is development mode on Cloud Run (``K_SERVICE``
-set), because the development webhook has no authentication.
+The mode comes from ``ZENJOBS_MODE`` (``ZenJobsExecutor.from_env``):
+``production`` builds ``ZenJobsExecutor.production(jobs)`` (settings from
+``ZENJOBS_*`` variables, Firestore and Cloud Tasks clients created on first
+use, OIDC required, the dashboard on when ``ZENJOBS_DASHBOARD_*`` names
+principals); unset or ``development`` builds
+``ZenJobsExecutor.development(jobs)``. Any other value is refused, and so is
+development mode on Cloud Run (``K_SERVICE`` set), because the development
+webhook has no authentication.
 
 Run it locally with ``zenjobs dev`` (or ``make dev``); in development mode the
 service schedules one demo welcome email at start, so the log shows one.
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,43 +35,23 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from zenjobs import ZenJobsExecutor
 from zenjobs.dashboard import Dashboard
-from zenjobs.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    InvalidRequestError,
-    PayloadError,
-)
+from zenjobs.errors import BackendUnavailableError, InvalidRequestError, PayloadError
+from zenjobs.integrations import mount
 
 from .jobs import jobs
 
-MODE_ENV = "ZENJOBS_MODE"
 MAX_BODY_BYTES = 16 * 1024
 MAX_USER_ID_CHARS = 200
 DEMO_USER = "demo-subscriber"
 
 
-def build_executor(environ: Mapping[str, str]) -> ZenJobsExecutor:
-    """The executor for the mode ``environ`` asks for (see the module docstring)."""
-    mode = environ.get(MODE_ENV, "").strip() or "development"
-    if mode == "production":
-        # The dashboard is on when ZENJOBS_DASHBOARD_OPERATORS / _VIEWERS name principals.
-        return ZenJobsExecutor.production(jobs, environ=environ,
-                                          dashboard=Dashboard.from_env(environ))
-    if mode != "development":
-        raise ConfigurationError(
-            f"{MODE_ENV}={mode!r}: expected 'production' or 'development' (or unset)")
-    if environ.get("K_SERVICE"):
-        raise ConfigurationError(
-            f"{MODE_ENV} is not 'production' but K_SERVICE={environ['K_SERVICE']!r} says this "
-            "is Cloud Run: refusing to serve the unauthenticated development webhook")
-    return ZenJobsExecutor.development(jobs)
-
-
-executor = build_executor(os.environ)
+# ZENJOBS_MODE picks the mode; in production the dashboard is on when
+# ZENJOBS_DASHBOARD_OPERATORS / _VIEWERS name principals.
+executor = ZenJobsExecutor.from_env(jobs, dashboard_factory=Dashboard.from_env)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -135,21 +119,19 @@ async def subscribe(request: Request) -> JSONResponse:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    await executor.start()
-    try:
-        if executor.mode == "development":
-            # The demo: one welcome email per start, so `make dev` shows one succeed.
-            await executor.schedule("send_welcome_email", payload={"user_id": DEMO_USER})
-        yield
-    finally:
-        await executor.shutdown()
+    # mount() below starts the executor before this runs and shuts it down after.
+    if executor.mode == "development":
+        # The demo: one welcome email per start, so `make dev` shows one succeed.
+        await executor.schedule("send_welcome_email", payload={"user_id": DEMO_USER})
+    yield
 
 
 app = Starlette(
     routes=[
         Route("/", index, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
-        Mount("/", app=executor.app),  # /_zenjobs/run/{job}, /_zenjobs/master, /_zenjobs/health
     ],
     lifespan=lifespan,
 )
+# /_zenjobs/run/{job}, /_zenjobs/master, /_zenjobs/health, /_zenjobs/ui; nothing else.
+mount(app, executor)

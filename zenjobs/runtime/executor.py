@@ -1,6 +1,7 @@
 """``ZenJobsExecutor``: the one public entry point of the runtime.
 
-Two explicit modes, never guessed from the environment:
+Two explicit modes, never guessed from the environment (:meth:`ZenJobsExecutor.from_env`
+picks one from ``ZENJOBS_MODE``, with the safety rules of :mod:`zenjobs.runtime.modes`):
 
 * :meth:`ZenJobsExecutor.development`: an embedded store (SQLite file by
   default, ``":memory:"`` for tests), a simulated Cloud Tasks queue pushing
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
@@ -38,13 +40,24 @@ from ..telemetry.cloud_logging import LogTelemetrySink
 from ..telemetry.protocol import FanOutTelemetrySink, TelemetrySink
 from ..vocabulary import DEFAULT_LEASE_GRACE
 from .engine import DEFAULT_BATCH_SIZE, JobEngine
+from .modes import PRODUCTION, resolve_mode
 from .protocol import AppExtension
 from .runner import HeavyRunner
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from ..gcp.oidc import OidcVerifier
 
 ASGIApp = Callable[..., Any]
+#: Builds the production dashboard from the environment (``Dashboard.from_env``), or None.
+DashboardFactory = Callable[[Mapping[str, str]], AppExtension | None]
+
+log = logging.getLogger(__name__)
+
+#: Where every route of the executor lives in a service: the webhook (``/run/{job}``,
+#: ``/master``, ``/health``) and the dashboard (``/ui``). Nothing outside it is ours.
+MOUNT_PATH = "/_zenjobs"
 
 DEFAULT_DEV_STORE = ".zenjobs/dev.sqlite3"
 DEFAULT_DEV_URL = "http://127.0.0.1:8080"
@@ -85,6 +98,8 @@ class ZenJobsExecutor:
         self.loop_lag_threshold = loop_lag_threshold
         self._verifier = verifier
         self._app: ASGIApp | None = None
+        self._mounted: ASGIApp | None = None
+        self._warned_shadowing = False
         self._monitor: Any = None
         self._closers: list[Any] = []
         self._store = store
@@ -209,6 +224,55 @@ class ZenJobsExecutor:
                    loop_lag_threshold=loop_lag_threshold, store_deadline=store_deadline,
                    dashboard=dashboard)
 
+    @classmethod
+    def from_env(cls, jobs: ZenJobs, environ: Mapping[str, str] | None = None, *,
+                 dashboard_factory: DashboardFactory | None = None,
+                 **overrides: Any) -> ZenJobsExecutor:
+        """The executor ``ZENJOBS_MODE`` asks for: one switch, the same code in every place.
+
+        Unset, empty or ``development`` builds :meth:`development`; ``production``
+        builds :meth:`production` (its settings from ``environ``, default
+        ``os.environ``; a :class:`ConfigurationError` names every missing one at
+        once). Refused with :class:`ConfigurationError`: any other value (naming
+        the variable and the allowed values), and development on Cloud Run
+        (``K_SERVICE`` set), whose webhook would have no authentication.
+
+        ``overrides`` go to the chosen constructor as keyword arguments
+        (``store=``, ``clock=``, ``telemetry=``, ``batch_size=``, ...); one that
+        constructor does not take is refused (TypeError naming it and the
+        mode), never dropped, so pass only what both modes take, or branch on
+        the mode yourself. A string ``store=`` (a SQLite path, ``":memory:"``)
+        is a development store and is refused in production.
+
+        ``dashboard_factory`` is called with the environment in production only,
+        and the dashboard it returns (None: off) is served under
+        ``/_zenjobs/ui``; pass ``zenjobs.dashboard.Dashboard.from_env`` to turn
+        the dashboard on from ``ZENJOBS_DASHBOARD_*`` variables. (The runtime
+        never imports the dashboard: it is the caller's to choose.) Development
+        takes its dashboard from ``zenjobs dev``, or from ``dashboard=``.
+        """
+        env = os.environ if environ is None else environ
+        mode = resolve_mode(env)
+        if dashboard_factory is not None and "dashboard" in overrides:
+            raise TypeError("from_env() takes dashboard= or dashboard_factory=, not both")
+        build = cls.production if mode == PRODUCTION else cls.development
+        accepted = inspect.signature(build).parameters
+        unknown = sorted(name for name in overrides
+                         if name not in accepted or name in ("jobs", "environ"))
+        if unknown:
+            raise TypeError(
+                f"from_env() in {mode} mode: ZenJobsExecutor.{mode}() takes no argument "
+                + ", ".join(f"{name}=" for name in unknown))
+        if mode == PRODUCTION:
+            if isinstance(overrides.get("store"), str):
+                raise ConfigurationError(
+                    f"store={overrides['store']!r} is a development store; production "
+                    "takes a JobStore (or none: Firestore)")
+            if dashboard_factory is not None:
+                overrides["dashboard"] = dashboard_factory(env)
+            return cls.production(jobs, environ=env, **overrides)
+        return cls.development(jobs, **overrides)
+
     # -- accessors ---------------------------------------------------------
 
     @property
@@ -234,18 +298,68 @@ class ZenJobsExecutor:
 
     @property
     def app(self) -> ASGIApp:
-        """The webhook ASGI app (mount it at the root, or under any ASGI framework).
+        """The executor as a whole ASGI app: every path of a service that is only the executor.
 
-        With a dashboard, its pages are served under the dashboard's prefix and
-        every other path goes to the webhook.
+        It answers ``/_zenjobs/...`` (with a dashboard, its pages under the
+        dashboard's prefix) and a JSON 404 for every other path. To add the
+        executor to a service of your own, use :meth:`routes` or
+        ``zenjobs.integrations.mount(app, executor)``: a ``Mount("/", app=executor.app)``
+        matches every path, so it answers the zenjobs 404 for each of your routes
+        declared after it (``docs/integration.md``).
         """
         if self._app is None:
             from .webhook import create_app
 
-            webhook = create_app(self._engine, verifier=self._verifier)
-            self._app = webhook if self.dashboard is None else _with_extension(
+            webhook = create_app(self._engine, verifier=self._verifier, prefix=MOUNT_PATH)
+            whole = webhook if self.dashboard is None else _with_extension(
                 webhook, self.dashboard.prefix, self.dashboard.asgi(self))
+
+            async def app(scope: Any, receive: Any, send: Any) -> None:
+                if not self._warned_shadowing and _shadowing(scope):
+                    self._warn_shadowing(scope)
+                await whole(scope, receive, send)
+
+            self._app = app
         return self._app
+
+    def _warn_shadowing(self, scope: Mapping[str, Any]) -> None:
+        # A parent router (Starlette, FastAPI) handed us a path that is not ours: we
+        # are mounted at "/" and answer 404 for a route the service may well have.
+        self._warned_shadowing = True
+        log.warning(
+            "executor.app answered 404 for %s: it is mounted at '/' under another router, so it "
+            "takes every path no earlier route matched. Use zenjobs.integrations.mount(app, "
+            "executor), or executor.routes(), which serve only %s/ (docs/integration.md)",
+            scope.get("path"), MOUNT_PATH)
+
+    def routes(self) -> list[BaseRoute]:
+        """The executor's routes for a Starlette or FastAPI app: only ``/_zenjobs/...``.
+
+        One ``Mount("/_zenjobs")`` serving the webhook (``/_zenjobs/run/{job_id}``,
+        ``/_zenjobs/master``, ``/_zenjobs/health``, a JSON 404 for other paths
+        under ``/_zenjobs/``) and the dashboard (``/_zenjobs/ui``), so every
+        other path stays the service's own. Put them in the app's routes and
+        the executor's lifespan in its lifespan, or let
+        ``zenjobs.integrations.mount(app, executor)`` do both.
+        """
+        from starlette.routing import Mount
+
+        if self._mounted is None:
+            from .webhook import create_app
+
+            # Under the Mount, paths are matched relative to /_zenjobs (root_path).
+            self._mounted = create_app(self._engine, verifier=self._verifier, prefix="")
+            extension = self.dashboard
+            if extension is not None and _under(extension.prefix, MOUNT_PATH):
+                self._mounted = _with_extension(
+                    self._mounted, extension.prefix.rstrip("/")[len(MOUNT_PATH):],
+                    extension.asgi(self))
+        routes: list[BaseRoute] = []
+        if self.dashboard is not None and not _under(self.dashboard.prefix, MOUNT_PATH):
+            routes.append(Mount(self.dashboard.prefix.rstrip("/"),
+                                app=self.dashboard.asgi(self)))
+        routes.append(Mount(MOUNT_PATH, app=self._mounted))
+        return routes
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -397,6 +511,24 @@ def _dev_store(store: str | JobStore) -> JobStore:
     from ..stores.sqlite.store import SqliteJobStore
 
     return SqliteJobStore(store)
+
+
+def _under(prefix: str, root: str) -> bool:
+    """Whether ``prefix`` is ``root`` or a path below it."""
+    prefix = prefix.rstrip("/")
+    return prefix == root or prefix.startswith(root + "/")
+
+
+def _shadowing(scope: Mapping[str, Any]) -> bool:
+    """Whether a parent router with other routes handed ``executor.app`` a path outside
+    ``/_zenjobs`` (so it is mounted at "/" and may hide the service's own routes)."""
+    if scope.get("type") != "http" or len(getattr(scope.get("router"), "routes", ())) < 2:
+        return False
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return not _under(path or "/", MOUNT_PATH)
 
 
 def _with_extension(webhook: ASGIApp, prefix: str, extension: ASGIApp) -> ASGIApp:

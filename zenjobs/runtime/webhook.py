@@ -7,11 +7,12 @@ JSON body ``{"error": {"code": ..., "message": ...}}``; nothing a client sends
 can produce a stack trace or a 500 (an unexpected exception is logged here and
 answered with a generic 500, which is a bug to fix, not a contract).
 
-Mount it under any ASGI app::
+Services use ``zenjobs.integrations.mount(app, executor)``, which mounts it at
+``/_zenjobs`` only; by hand::
 
-    app = FastAPI()
-    app.mount("/", create_app(engine, verifier=verifier))           # /_zenjobs/...
-    # or: Mount("/_zenjobs", app=create_app(engine, prefix=""))
+    app.mount("/_zenjobs", create_app(engine, verifier=verifier, prefix=""))
+
+(Mounted at ``/``, it would answer every other path of the app with its 404.)
 """
 
 from __future__ import annotations
