@@ -37,9 +37,8 @@ def ui(service: ExampleService, path: str = "") -> str:
 def status_of(zenjobs_cli: ZenjobsCli, service: ExampleService, job: str) -> dict[str, Any]:
     result = zenjobs_cli("status", job, "--json", "--store", f"sqlite:{service.store}")
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    jobs = data if isinstance(data, list) else data["jobs"]
-    found: dict[str, Any] = next(j for j in jobs if j["job_id"] == job)
+    found: dict[str, Any] = next(j for j in json.loads(result.stdout)["jobs"]
+                                 if j["job_id"] == job)
     return found
 
 

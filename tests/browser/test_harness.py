@@ -26,5 +26,7 @@ def test_cli_reads_the_service_store(example_service: ExampleService,
     assert example_service.store.is_file(), example_service.printed()
     result = zenjobs_cli("status", "--json", "--store", f"sqlite:{example_service.store}")
     assert result.returncode == 0, result.stderr
-    listed = {job["job_id"] for job in json.loads(result.stdout)}
+    data = json.loads(result.stdout)
+    assert data["command"] == "status" and data["store"] == f"sqlite:{example_service.store}"
+    listed = {job["job_id"] for job in data["jobs"]}
     assert listed >= EXAMPLE_JOBS, listed

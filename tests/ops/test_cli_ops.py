@@ -45,15 +45,25 @@ def zj(*args: str, store: str | None = None, env: dict[str, str] | None = None) 
 
 
 def status_json(store: str, *job: str) -> Any:
+    """The ``jobs`` list of ``zenjobs status --json`` (which names the store it read)."""
     result = zj("status", *job, "--json", store=store)
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    assert (data["command"], data["store"], data["registry"]) == ("status", store, REGISTRY)
+    return data["jobs"]
+
+
+def body(result: Result, store: str) -> list[str]:
+    """The output lines after the ``store: URL (from ...)`` line every ops command starts with."""
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith(f"store: {store} (from "), result.stdout
+    return rest
 
 
 def test_sync_prints_what_it_created_then_what_it_kept(store_url: str) -> None:
     first = zj("sync", store=store_url)
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines() == [
+    assert body(first, store_url) == [
         "created boom", "created digest", "created flaky", "created hourly", "created nightly",
         "created welcome",
         f"sync: 6 created, 0 reset, 0 unchanged, 0 orphan(s) in {store_url}",
@@ -63,13 +73,13 @@ def test_sync_prints_what_it_created_then_what_it_kept(store_url: str) -> None:
     again = zj("sync", store=store_url)
 
     assert again.exit_code == 0
-    assert again.stdout.splitlines() == [
+    assert body(again, store_url) == [
         "kept nightly: edited at runtime (enabled); --reset nightly restores the registry's "
         "values",
         f"sync: 0 created, 0 reset, 6 unchanged, 0 orphan(s) in {store_url}",
     ]
     reset = zj("sync", "--reset", "nightly", store=store_url)
-    assert reset.stdout.splitlines()[0] == "reset nightly to the registry's config"
+    assert body(reset, store_url)[0] == "reset nightly to the registry's config"
     assert status_json(store_url, "nightly")[0]["config"]["enabled"] is True
 
 
@@ -80,17 +90,19 @@ def test_enable_and_disable_say_what_changed(store_url: str) -> None:
     again = zj("disable", "nightly", store=store_url)
     enabled = zj("enable", "nightly", store=store_url)
 
-    assert (disabled.exit_code, disabled.stdout) == (0, "disabled nightly (was enabled)\n")
-    assert (again.exit_code, again.stdout) == (0, "nightly is already disabled (no change)\n")
+    assert (disabled.exit_code, body(disabled, store_url)) == (
+        0, ["disabled nightly (was enabled)"])
+    assert (again.exit_code, body(again, store_url)) == (
+        0, ["nightly is already disabled (no change)"])
     assert enabled.exit_code == 0
-    assert enabled.stdout.startswith("enabled nightly (was disabled); next run 20")
+    assert body(enabled, store_url)[0].startswith("enabled nightly (was disabled); next run 20")
 
 
 def test_set_prints_old_and_new_schedule(store_url: str) -> None:
     result = zj("set", "hourly", "--interval", "90m", store=store_url)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(
+    assert body(result, store_url)[0].startswith(
         "set hourly schedule: every 1h in UTC -> every 90m in UTC; next run 20")
     assert status_json(store_url, "hourly")[0]["config"]["interval_seconds"] == 5400
 
@@ -134,7 +146,7 @@ def test_trigger_runs_the_job_here_and_status_shows_the_run(store_url: str) -> N
     triggered = zj("trigger", "welcome", "--payload", '{"user_id": 7}', store=store_url)
 
     assert triggered.exit_code == 0, triggered.output
-    lines = triggered.stdout.splitlines()
+    lines = body(triggered, store_url)
     assert lines[0].startswith("triggered welcome: execution welcome-")
     execution_id = lines[0].rsplit(" ", 1)[1]
     assert lines[1].startswith(f"ran {execution_id} here: success (attempt 1)")
@@ -151,16 +163,16 @@ def test_trigger_runs_the_job_here_and_status_shows_the_run(store_url: str) -> N
 def test_a_failing_trigger_exits_1_and_replay_runs_it_again(store_url: str) -> None:
     triggered = zj("trigger", "boom", store=store_url)
     assert triggered.exit_code == 1
-    execution_id = triggered.stdout.splitlines()[0].rsplit(" ", 1)[1]
-    assert triggered.stdout.splitlines()[1] == (
-        f"ran {execution_id} here: dead (attempt 1) in "
-        + triggered.stdout.splitlines()[1].split(" in ", 1)[1])
+    lines = body(triggered, store_url)
+    execution_id = lines[0].rsplit(" ", 1)[1]
+    assert lines[1] == (
+        f"ran {execution_id} here: dead (attempt 1) in " + lines[1].split(" in ", 1)[1])
     assert "ValueError: boom" in triggered.stdout
 
     replayed = zj("replay", execution_id, store=store_url)
 
     assert replayed.exit_code == 1
-    assert replayed.stdout.splitlines()[0] == f"replaying {execution_id} as attempt 2"
+    assert body(replayed, store_url)[0] == f"replaying {execution_id} as attempt 2"
     assert "dead (attempt 2)" in replayed.stdout
     [boom] = status_json(store_url, "boom")
     assert [(r["execution_id"], r["attempt"], r["status"], r["error"]) for r in boom["runs"]] == [
@@ -169,7 +181,7 @@ def test_a_failing_trigger_exits_1_and_replay_runs_it_again(store_url: str) -> N
 
 def test_replay_of_a_run_that_succeeded_is_refused(store_url: str) -> None:
     triggered = zj("trigger", "hourly", store=store_url)
-    execution_id = triggered.stdout.splitlines()[0].rsplit(" ", 1)[1]
+    execution_id = body(triggered, store_url)[0].rsplit(" ", 1)[1]
 
     result = zj("replay", execution_id, store=store_url)
 
@@ -210,8 +222,12 @@ def test_store_url_from_environment_then_pyproject(tmp_path: Path) -> None:
     from_env = zj("sync", env={"ZENJOBS_STORE": "sqlite:from_env.db"})
     from_option = zj("sync", store="memory:", env={"ZENJOBS_STORE": "sqlite:from_env.db"})
 
+    assert from_table.stdout.startswith(
+        "store: sqlite:from_table.db (from [tool.zenjobs] store)\n")
     assert from_table.stdout.endswith("in sqlite:from_table.db\n")
+    assert from_env.stdout.startswith("store: sqlite:from_env.db (from $ZENJOBS_STORE)\n")
     assert from_env.stdout.endswith("in sqlite:from_env.db\n")
+    assert from_option.stdout.startswith("store: memory: (from --store)\n")
     assert from_option.stdout.endswith("in memory:\n")
     assert (tmp_path / "from_table.db").exists() and (tmp_path / "from_env.db").exists()
 
@@ -220,7 +236,7 @@ def test_an_unknown_store_url_exits_2() -> None:
     result = zj("status", store="postgres://db")
 
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: store 'postgres://db' is not one of sqlite:PATH")
+    assert result.stderr.startswith("error: store 'postgres://db' is not one of sqlite:PATH, dev")
 
 
 def test_a_firestore_store_without_project_exits_4() -> None:
@@ -289,4 +305,5 @@ def test_a_store_row_no_parser_expected_is_still_one_line(store_url: str) -> Non
     else:
         assert result.exit_code == 1
         assert result.stderr.startswith("error: unexpected ValueError: ")
-        assert result.stderr.endswith("(set ZENJOBS_DEBUG=1 for the traceback)\n")
+        assert result.stderr.endswith("(set ZENJOBS_DEBUG=1 or pass --debug for the "
+                                      "traceback)\n")

@@ -123,6 +123,13 @@ def zj(*args: str, store: str, env: dict[str, str | None] | None = None) -> Resu
                               env=environment)
 
 
+def status_jobs(store: str, *args: str) -> Any:
+    """The ``jobs`` of ``zenjobs status ARGS --json``."""
+    result = zj("status", *args, "--json", store=store)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["jobs"]
+
+
 @pytest.fixture
 def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(tmp_path)  # no pyproject.toml: settings from options and environment
@@ -137,9 +144,9 @@ def test_status_shows_who_changed_what_and_when(store_url: str) -> None:
     zj("enable", "nightly", store=store_url)  # no actor given: user@host
 
     text = zj("status", "nightly", store=store_url)
-    data = json.loads(zj("status", "nightly", "--json", store=store_url).stdout)
-    one = json.loads(zj("status", "nightly", "--json", "--edits", "1", store=store_url).stdout)
-    none = json.loads(zj("status", "nightly", "--json", "--edits", "0", store=store_url).stdout)
+    data = status_jobs(store_url, "nightly")
+    one = status_jobs(store_url, "nightly", "--edits", "1")
+    none = status_jobs(store_url, "nightly", "--edits", "0")
 
     assert disabled.exit_code == 0 and set_.exit_code == 0, disabled.output + set_.output
     lines = text.stdout.splitlines()
@@ -163,7 +170,7 @@ def test_sync_reset_is_recorded_as_an_edit(store_url: str) -> None:
     reset = zj("sync", "--reset", "hourly", "--actor", "carol", store=store_url)
 
     assert reset.exit_code == 0, reset.output
-    [hourly] = json.loads(zj("status", "hourly", "--json", store=store_url).stdout)
+    [hourly] = status_jobs(store_url, "hourly")
     assert [(e["actor"], e["command"], e["changes"]) for e in hourly["edits"]] == [
         ("carol", "sync --reset",
          [{"field": "interval_seconds", "before": 900, "after": 3600}]),
@@ -183,5 +190,5 @@ def test_an_unusable_actor_is_a_usage_error_and_writes_nothing(
 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: Invalid value for '--actor'")
-    [nightly] = json.loads(zj("status", "nightly", "--json", store=store_url).stdout)
+    [nightly] = status_jobs(store_url, "nightly")
     assert nightly["config"]["enabled"] is True and nightly["edits"] == []

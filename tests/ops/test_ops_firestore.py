@@ -82,8 +82,11 @@ def test_cli_on_a_firestore_store(firestore_emulator: str, firestore_project: st
 
     assert synced[0] == 0 and "sync: 6 created" in synced[1]
     assert synced[1].rstrip().endswith("in firestore:ops")
-    assert disabled == (0, "disabled hourly (was enabled)\n")
+    assert disabled == (0, f"store: firestore:ops (project {firestore_project}; from --store)\n"
+                           "disabled hourly (was enabled)\n")
     assert bad[0] == 1 and bad[1].startswith("error: job 'nightly', field 'timezone'")
     assert code == 0
-    [hourly] = json.loads(text)
+    data = json.loads(text)
+    assert (data["store"], data["project"]) == ("firestore:ops", firestore_project)
+    [hourly] = data["jobs"]
     assert hourly["config"]["enabled"] is False and hourly["misconfigured"] is None

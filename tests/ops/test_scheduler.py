@@ -9,6 +9,7 @@ Scheduler does (pause needs ENABLED) and records every request it received.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
@@ -241,3 +242,44 @@ def test_cli_without_project_is_a_usage_error(tmp_path: Any,
     result = scheduler_cli("run", "127.0.0.1:1")
 
     assert result.exit_code == 2 and "missing --project, --location" in result.stderr
+
+
+def test_cli_json_names_project_location_job_and_state(
+        threaded: tuple[FakeCloudScheduler, str], tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _, endpoint = threaded
+
+    # --project given to the group, before the command, as any global option.
+    result = CliRunner().invoke(
+        main, ["--project", PROJECT, "scheduler", "pause", "--region", LOCATION, "--json"],
+        env={"ZENJOBS_SCHEDULER_ENDPOINT": endpoint, "ZENJOBS_PROJECT": None,
+             "GOOGLE_CLOUD_PROJECT": None, "ZENJOBS_LOCATION": None})
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {k: data[k] for k in ("command", "project", "location", "job", "state")} == {
+        "command": "scheduler pause", "project": PROJECT, "location": LOCATION, "job": MASTER,
+        "state": "PAUSED"}
+    assert set(data) == {"command", "project", "location", "job", "state", "schedule",
+                         "next_schedule_time"}
+
+
+def test_cli_json_errors_keep_the_exit_code(threaded: tuple[FakeCloudScheduler, str],
+                                            tmp_path: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake, endpoint = threaded
+    fake.jobs.clear()
+
+    missing = scheduler_cli("run", endpoint, "--json")
+    not_found = scheduler_cli("pause", endpoint, "--project", PROJECT, "--region", LOCATION,
+                              "--json")
+
+    assert missing.exit_code == 2 and missing.stderr == ""
+    assert json.loads(missing.stdout) == {"command": "scheduler run", "error": {
+        "message": "missing --project, --location (or set them in the environment or under "
+                   "[tool.zenjobs])", "field": "--project", "job": None, "exit_code": 2}}
+    assert not_found.exit_code == 4
+    error = json.loads(not_found.stdout)["error"]
+    assert error["exit_code"] == 4 and "NOT_FOUND" in error["message"]

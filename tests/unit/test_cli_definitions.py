@@ -87,7 +87,9 @@ def test_validate_broken_registry_exits_1_naming_job_and_field(module: str, expe
     ("spec", "message"),
     [
         (f"{REGISTRIES}.not_importable:jobs", "No module named 'zenjobs_no_such_dependency'"),
-        (f"{REGISTRIES}.no_such_module:jobs", "cannot import registry module"),
+        (f"{REGISTRIES}.no_such_module:jobs",
+         f"cannot import registry module '{REGISTRIES}.no_such_module' (from --registry): "
+         f"no module named '{REGISTRIES}.no_such_module' in the working directory"),
         (f"{REGISTRIES}.not_a_registry:jobs", "not a zenjobs.ZenJobs registry"),
         ("nocolon", "must look like 'module:attribute'"),
     ],
@@ -140,7 +142,9 @@ def test_list_prints_a_table_of_every_job() -> None:
 def test_list_json_has_every_field_the_table_shows() -> None:
     result = run("list", "--registry", EXAMPLE, "--json")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    assert (data["command"], data["registry"]) == ("list", EXAMPLE)
+    rows = data["jobs"]
     assert [r["id"] for r in rows] == [
         "send_welcome_email",
         "cleanup_temp_files",
@@ -168,6 +172,13 @@ def test_list_with_a_broken_definition_exits_1_without_a_traceback() -> None:
 # -- next --------------------------------------------------------------------------
 
 
+def fires(result: Result) -> object:
+    """``{job_id: [UTC instants]}`` from ``zenjobs next --json`` (its ``fires`` key)."""
+    data = json.loads(result.stdout)
+    assert data["command"] == "next"
+    return data["fires"]
+
+
 def test_next_json_follows_the_dst_rule() -> None:
     result = run(
         "next",
@@ -183,9 +194,14 @@ def test_next_json_follows_the_dst_rule() -> None:
     )
     assert result.exit_code == 0, result.output
     # 02:30 does not exist in Berlin on March 29th: one fire at the end of the gap.
-    assert json.loads(result.stdout) == {
+    assert fires(result) == {
         "nightly_report": ["2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z", "2026-03-31T00:30:00Z"]
     }
+    [job] = json.loads(result.stdout)["jobs"]
+    assert job["fires"][0] == {
+        "at": "2026-03-29T01:00:00Z", "local": "2026-03-29T03:00:00+02:00", "skipped": False,
+        "dst": "moved to 03:00: the scheduled wall time does not exist that day "
+               "(DST gap in Europe/Berlin)"}
 
 
 def test_next_json_maps_every_recurring_job_to_exact_instants() -> None:
@@ -200,7 +216,7 @@ def test_next_json_maps_every_recurring_job_to_exact_instants() -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {
+    assert fires(result) == {
         # Fall-back in New York is a month later; these are plain EDT days.
         "ny_backup": [
             "2026-10-04T05:30:00Z",
@@ -245,7 +261,7 @@ def test_next_json_on_a_fall_back_day() -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {
+    assert fires(result) == {
         "ny_backup": ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
     }
 
@@ -298,7 +314,7 @@ def test_next_text_for_an_ended_and_an_endpoint_job() -> None:
 def test_next_without_from_uses_the_current_time() -> None:
     result = run("next", "--registry", EXAMPLE, "--job", "cleanup_temp_files", "--json")
     assert result.exit_code == 0, result.output
-    (instants,) = json.loads(result.stdout).values()
+    (instants,) = json.loads(result.stdout)["fires"].values()
     assert len(instants) == 5
     assert all(i.endswith(":00:00Z") for i in instants)  # hourly grid on the epoch
 
@@ -361,6 +377,6 @@ def test_console_script_next_json() -> None:
         "--json",
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    assert json.loads(done.stdout)["fires"] == {
         "berlin_quarterly": ["2026-03-29T01:00:00Z", "2026-03-30T00:00:00Z"]
     }

@@ -7,16 +7,28 @@ at the composition root, never inside the library.
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 from ..errors import RegistryLoadError, UnknownJobError
-from ..ops.inspection import check_registry, fires_as_json, job_rows, upcoming_fires
+from ..ops.inspection import Fire, check_registry, fires_as_json, job_rows, upcoming_fires
+from ..registry import ZenJobs
 from ..schedule import format_instant, parse_instant
-from .common import EXIT_INVALID, EXIT_LOAD_ERROR, main, open_registry, registry_option
+from ..vocabulary import JobType
+from .common import (
+    EXIT_INVALID,
+    debug_option,
+    json_option,
+    main,
+    open_registry,
+    registry_load_failed,
+    registry_option,
+    resolve_registry,
+)
+from .output import emit, examples, fail, problem_dict
 
 
 def _parse_from(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -35,15 +47,36 @@ def _parse_from(ctx: click.Context, param: click.Parameter, value: str | None) -
         ) from None
 
 
-@main.command("validate")
+@main.command("validate", epilog=examples(
+    "zenjobs validate --registry examples.newsletter.jobs:jobs",
+    "ZENJOBS_REGISTRY=app.jobs:jobs zenjobs validate --json",
+))
 @registry_option
-def validate(registry_spec: str | None) -> None:
+@json_option("Print the JSON object of docs/operations.md (ok, jobs, types, problems).")
+@debug_option
+def validate(registry_spec: str | None, as_json: bool) -> None:
     """Check every job definition; exit 0 if valid, 1 if not, 2 if the registry cannot load."""
+    spec = resolve_registry(registry_spec)
     try:
-        report = check_registry(registry_spec)
+        report = check_registry(spec)
     except RegistryLoadError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_LOAD_ERROR) from None
+        registry_load_failed(exc, spec, registry_spec)
+    if as_json:
+        jobs = report.registry.descriptors if report.registry is not None else None
+        types = Counter(d.type for d in jobs) if jobs is not None else None
+        result = {
+            "ok": report.ok,
+            "jobs": len(jobs) if jobs is not None else None,
+            "types": {t.value: types[t] for t in JobType} if types is not None else None,
+            "summary": report.summary,
+            "problems": [problem_dict(p) for p in report.problems],
+        }
+        if not report.ok:
+            first = report.problems[0]
+            fail(report.summary, EXIT_INVALID, field=first.field, job=first.job_id,
+                 problems=report.problems, result=result)
+        emit(result)
+        return
     if report.ok:
         click.echo(report.summary)
         return
@@ -65,14 +98,18 @@ _COLUMNS = (
 )
 
 
-@main.command("list")
+@main.command("list", epilog=examples(
+    "zenjobs --registry examples.newsletter.jobs:jobs list",
+    "zenjobs list --json | jq '.jobs[] | {id, schedule}'",
+))
 @registry_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@json_option('Print the JSON object of docs/operations.md ({"jobs": [...]}) instead of a table.')
+@debug_option
 def list_jobs(registry_spec: str | None, as_json: bool) -> None:
     """List every job with its type, schedule, time zone, weight, queue, retries, dependencies."""
     rows = job_rows(open_registry(registry_spec))
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        emit({"jobs": rows})
         return
     cells = [[title for title, _ in _COLUMNS]]
     for row in rows:
@@ -88,7 +125,10 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-@main.command("next")
+@main.command("next", epilog=examples(
+    "zenjobs next --job nightly_report --count 3",
+    "zenjobs next --from 2026-03-28T12:00:00Z --count 2 --json",
+))
 @registry_option
 @click.option("--job", "job_id", default=None, help="Only this job.")
 @click.option(
@@ -102,7 +142,9 @@ def _cell(value: Any) -> str:
 @click.option(
     "--count", type=click.IntRange(1, 1000), default=5, show_default=True, help="Fires per job."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print {job_id: [UTC instants]} as JSON.")
+@json_option("Print the JSON object of docs/operations.md (fires: {job_id: [UTC instants]}, "
+             "jobs: [...]).")
+@debug_option
 def next_fires(
     registry_spec: str | None,
     job_id: str | None,
@@ -118,7 +160,8 @@ def next_fires(
     except UnknownJobError as exc:
         raise click.BadParameter(str(exc), param_hint="'--job'") from None
     if as_json:
-        click.echo(json.dumps(fires_as_json(fires), indent=2))
+        emit({"after": format_instant(after), "count": count, "fires": fires_as_json(fires),
+              "jobs": [_job_fires(registry, jid, items) for jid, items in fires.items()]})
         return
     for i, (jid, items) in enumerate(fires.items()):
         d = registry.get(jid)
@@ -136,3 +179,16 @@ def next_fires(
             local = fire.local.strftime("%Y-%m-%d %H:%M %Z")
             dst = f"  DST: {fire.dst}" if fire.dst else ""
             click.echo(f"  {format_instant(fire.instant)}  {local}{skipped}{dst}")
+
+
+def _job_fires(registry: ZenJobs, job_id: str, items: list[Fire]) -> dict[str, Any]:
+    d = registry.get(job_id)
+    return {
+        "job_id": job_id,
+        "type": d.type.value,
+        "schedule": d.schedule_text,
+        "timezone": d.timezone,
+        "enabled": d.enabled,
+        "fires": [{"at": format_instant(f.instant), "local": f.local.isoformat(),
+                   "skipped": f.skipped, "dst": f.dst} for f in items],
+    }

@@ -27,16 +27,18 @@ from . import (
     ops_run,  # noqa: F401  (registers `zenjobs trigger` and `zenjobs replay`)
     ops_scheduler,  # noqa: F401  (registers `zenjobs scheduler ...`)
 )
-from .common import main, open_registry, registry_option
+from .common import debug_option, json_option, main, open_registry, registry_option
 from .ops_support import (
     Settings,
     actor_option,
     close_quietly,
     open_store,
-    parse_store_url,
+    resolve_store,
     run_async,
+    store_line,
     store_options,
 )
+from .output import emit, examples
 
 T = TypeVar("T")
 
@@ -51,7 +53,7 @@ def _when(instant: datetime | None) -> str:
 
 
 def _with_store(settings: Settings, work: Callable[[JobStore], Awaitable[T]]) -> T:
-    spec = parse_store_url(settings.store_url)
+    spec = resolve_store(settings)
 
     async def body() -> T:
         store = open_store(spec, settings.project)
@@ -66,14 +68,19 @@ def _with_store(settings: Settings, work: Callable[[JobStore], Awaitable[T]]) ->
 # -- sync ------------------------------------------------------------------------------------
 
 
-@main.command("sync")
+@main.command("sync", epilog=examples(
+    "zenjobs sync --store dev",
+    "zenjobs sync --reset nightly_report --store firestore --project acme-prod --json",
+))
 @registry_option
 @store_options
 @click.option("--reset", "reset", multiple=True, metavar="JOB",
               help="Restore this job's document to the registry's config (repeatable; "
                    "recorded as an edit).")
 @actor_option
-def sync_command(registry_spec: str | None, reset: tuple[str, ...], actor: str,
+@json_option("Print the JSON object of docs/operations.md (created, reset, edited, ...).")
+@debug_option
+def sync_command(registry_spec: str | None, reset: tuple[str, ...], actor: str, as_json: bool,
                  **options: Any) -> None:
     """Create missing job documents from the registry; report edited and orphan documents."""
     registry = open_registry(registry_spec)
@@ -81,6 +88,14 @@ def sync_command(registry_spec: str | None, reset: tuple[str, ...], actor: str,
     now = _now()
     report = _with_store(settings, lambda store: ops.sync(registry, store, now, reset,
                                                           actor=actor))
+    if as_json:
+        emit({"created": list(report.created), "reset": list(report.reset),
+              "unchanged": list(report.unchanged),
+              "edited": [{"job_id": job_id, "fields": list(fields)}
+                         for job_id, fields in report.edited],
+              "orphans": list(report.orphans)})
+        return
+    click.echo(store_line())
     for job_id in report.created:
         click.echo(f"created {job_id}")
     for job_id in report.reset:
@@ -98,7 +113,14 @@ def sync_command(registry_spec: str | None, reset: tuple[str, ...], actor: str,
 # -- enable / disable / set ------------------------------------------------------------------
 
 
-def _print_change(change: ops.Change, verb: str) -> None:
+def _print_change(change: ops.Change, verb: str, as_json: bool) -> None:
+    if as_json:
+        emit({"job": change.job_id, "changed": change.changed, "created": change.created,
+              "field": change.field, "before": change.before, "after": change.after,
+              "next_run_at": format_instant(change.next_run_at) if change.next_run_at else None,
+              "edit": ops.edit_dict(change.edit) if change.edit is not None else None})
+        return
+    click.echo(store_line())
     if not change.changed:
         click.echo(f"{change.job_id} is already {change.after} (no change)")
         return
@@ -112,34 +134,49 @@ def _print_change(change: ops.Change, verb: str) -> None:
                    f"next run {_when(change.next_run_at)}")
 
 
-@main.command("enable")
+_CHANGE_JSON = "Print the JSON object of docs/operations.md (changed, before, after, ...)."
+
+
+@main.command("enable", epilog=examples(
+    "zenjobs enable nightly_report --store dev",
+    "zenjobs enable nightly_report --store firestore --project acme-prod --actor ana --json",
+))
 @registry_option
 @store_options
 @click.argument("job")
 @actor_option
-def enable_command(registry_spec: str | None, job: str, actor: str, **options: Any) -> None:
+@json_option(_CHANGE_JSON)
+@debug_option
+def enable_command(registry_spec: str | None, job: str, actor: str, as_json: bool,
+                   **options: Any) -> None:
     """Enable JOB (its next slot is counted from now; missed slots are not caught up)."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
     now = _now()
     change = _with_store(settings, lambda store: ops.enable(registry, store, job, now,
                                                             actor=actor))
-    _print_change(change, "enabled")
+    _print_change(change, "enabled", as_json)
 
 
-@main.command("disable")
+@main.command("disable", epilog=examples(
+    "zenjobs disable nightly_report --store dev",
+    "zenjobs disable nightly_report --store firestore --project acme-prod --json",
+))
 @registry_option
 @store_options
 @click.argument("job")
 @actor_option
-def disable_command(registry_spec: str | None, job: str, actor: str, **options: Any) -> None:
+@json_option(_CHANGE_JSON)
+@debug_option
+def disable_command(registry_spec: str | None, job: str, actor: str, as_json: bool,
+                    **options: Any) -> None:
     """Disable JOB: the master tick stops running it; queued runs are skipped."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
     now = _now()
     change = _with_store(settings, lambda store: ops.disable(registry, store, job, now,
                                                              actor=actor))
-    _print_change(change, "disabled")
+    _print_change(change, "disabled", as_json)
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
@@ -165,7 +202,12 @@ def _duration_option(ctx: click.Context, param: click.Parameter,
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
-@main.command("set")
+@main.command("set", epilog=examples(
+    'zenjobs set nightly_report --cron "0 3 * * *" --store dev',
+    "zenjobs set cleanup_temp_files --interval 15m --timezone Europe/Paris --store dev",
+    "zenjobs set nightly_report --timezone Asia/Tokyo --store firestore --project acme-prod "
+    "--json",
+))
 @registry_option
 @store_options
 @click.argument("job")
@@ -174,8 +216,10 @@ def _duration_option(ctx: click.Context, param: click.Parameter,
               help="New interval (periodic jobs): 15m, 90m, 1h, 1d.")
 @click.option("--timezone", "tz", default=None, metavar="TZ", help="IANA time zone.")
 @actor_option
+@json_option(_CHANGE_JSON)
+@debug_option
 def set_command(registry_spec: str | None, job: str, cron: str | None,
-                interval: timedelta | None, tz: str | None, actor: str,
+                interval: timedelta | None, tz: str | None, actor: str, as_json: bool,
                 **options: Any) -> None:
     """Change JOB's cron or interval and/or time zone (validated before writing)."""
     if cron is None and interval is None and tz is None:
@@ -187,13 +231,17 @@ def set_command(registry_spec: str | None, job: str, cron: str | None,
     now = _now()
     change = _with_store(settings, lambda store: ops.set_schedule(
         registry, store, job, now, cron=cron, interval=interval, timezone=tz, actor=actor))
-    _print_change(change, "set")
+    _print_change(change, "set", as_json)
 
 
 # -- status ----------------------------------------------------------------------------------
 
 
-@main.command("status")
+@main.command("status", epilog=examples(
+    "zenjobs status --store dev",
+    "zenjobs status nightly_report --runs 10 --edits 20 --store dev",
+    "zenjobs status --store firestore --project acme-prod --json | jq '.jobs[].job_id'",
+))
 @registry_option
 @store_options
 @click.argument("job", required=False)
@@ -201,7 +249,8 @@ def set_command(registry_spec: str | None, job: str, cron: str | None,
               help="Latest runs shown per job.")
 @click.option("--edits", type=click.IntRange(0, EDIT_HISTORY), default=5, show_default=True,
               help="Latest recorded edits shown per job (who, when, old -> new).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@json_option('Print the JSON object of docs/operations.md ({"jobs": [...], ...}).')
+@debug_option
 def status_command(registry_spec: str | None, job: str | None, runs: int, edits: int,
                    as_json: bool, **options: Any) -> None:
     """Show each job's config, next run, last runs, recent edits and any misconfiguration."""
@@ -211,11 +260,11 @@ def status_command(registry_spec: str | None, job: str | None, runs: int, edits:
     statuses = _with_store(settings, lambda store: ops.status(registry, store, now, job, runs,
                                                               edits))
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+        emit({"now": format_instant(now), "jobs": [s.to_dict() for s in statuses]})
         return
-    for index, item in enumerate(statuses):
-        if index:
-            click.echo("")
+    click.echo(store_line())
+    for item in statuses:
+        click.echo("")
         _print_status(item)
 
 

@@ -16,24 +16,27 @@ from typing import Any
 import click
 
 from .. import ops
+from ..ops.status import RunSummary
 from ..registry import ZenJobs
 from ..runtime.executor import ZenJobsExecutor
 from ..stores.protocol import JobStore
 from ..stores.records import RunRecord
 from ..telemetry.console import ConsoleTelemetrySink
-from .common import main, open_registry, registry_option
+from .common import debug_option, json_option, main, open_registry, registry_option
 from .ops_support import (
     EXIT_FAILED,
+    EXIT_USAGE,
     Settings,
     StoreSpec,
     actor_option,
     close_quietly,
-    fail,
     open_store,
-    parse_store_url,
+    resolve_store,
     run_async,
+    store_line,
     store_options,
 )
+from .output import emit, examples, fail
 
 
 def production_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,7 +92,7 @@ def _run_with_executor(registry: ZenJobs, settings: Settings, wait: bool,
                        act: Callable[[ZenJobsExecutor], Awaitable[tuple[str, str]]],
                        ) -> tuple[RunRecord | None, str, bool, int]:
     """Start an executor on the store, ``act`` (returns job and execution id), report the run."""
-    spec = parse_store_url(settings.store_url)
+    spec = resolve_store(settings)
 
     async def body() -> tuple[RunRecord | None, str, bool, int]:
         store = open_store(spec, settings.project)
@@ -109,8 +112,23 @@ def _run_with_executor(registry: ZenJobs, settings: Settings, wait: bool,
     return run_async(body)
 
 
-def _report_run(run: RunRecord | None, execution_id: str, production: bool,
-                pending: int) -> None:
+def _report_run(job_id: str, run: RunRecord | None, execution_id: str, production: bool,
+                pending: int, as_json: bool, extra: dict[str, Any]) -> None:
+    """Print what happened to the run; exit 1 when it ended ``failure`` or ``dead`` here."""
+    failed = (run is not None and not production and run.status.is_completed
+              and run.status.value != "success")
+    if as_json:
+        result = {"job": job_id, "execution_id": execution_id, **extra,
+                  "delivery": "cloud_tasks" if production else "here",
+                  "run": RunSummary.of(run).to_dict() if run is not None else None,
+                  "pending": pending}
+        if failed:
+            assert run is not None
+            fail(f"run {execution_id} ended {run.status.value}"
+                 + (f": {run.error_type}: {run.error_message}" if run.error_type else ""),
+                 EXIT_FAILED, job=job_id, result=result)
+        emit(result)
+        return
     if production:
         click.echo(f"enqueued {execution_id} to Cloud Tasks; the service runs it "
                    f"(zenjobs status shows the outcome)")
@@ -126,7 +144,7 @@ def _report_run(run: RunRecord | None, execution_id: str, production: bool,
         click.echo(f"{pending} task(s) scheduled later were not delivered by this process: "
                    f"the next `zenjobs dev` start enqueues unfinished runs again, or pass "
                    f"--wait to wait for them here")
-    if run.status.is_completed and run.status.value != "success":
+    if failed:
         raise SystemExit(EXIT_FAILED)
 
 
@@ -134,7 +152,16 @@ _WAIT_HELP = ("Development stores: also wait (in real time) for retries schedule
               "without it only what is due now runs in this process.")
 
 
-@main.command("trigger")
+_RUN_JSON = ("Print the JSON object of docs/operations.md (execution_id, delivery, run, "
+             "pending).")
+
+
+@main.command("trigger", epilog=examples(
+    "zenjobs trigger send_welcome_email --payload '{\"user_id\": 7}' --store dev",
+    "zenjobs trigger sync_analytics --wait --store dev --json",
+    "zenjobs trigger nightly_report --store firestore --project acme-prod --region "
+    "europe-west1 --service-url https://newsletter-abc-ew.a.run.app",
+))
 @registry_option
 @store_options
 @production_options
@@ -142,18 +169,21 @@ _WAIT_HELP = ("Development stores: also wait (in real time) for retries schedule
 @click.option("--payload", default=None, metavar="JSON", help="JSON payload for the handler.")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
 @actor_option
+@json_option(_RUN_JSON)
+@debug_option
 def trigger_command(registry_spec: str | None, job: str, payload: str | None, wait: bool,
-                    actor: str, **options: Any) -> None:
+                    actor: str, as_json: bool, **options: Any) -> None:
     """Run JOB once now, outside its schedule (recorded and enqueued like any run)."""
     data: Any = None
     if payload is not None:
         try:
             data = json.loads(payload)
         except ValueError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="'--payload'") from None
+            fail(f"Invalid value for '--payload': not valid JSON: {exc}", EXIT_USAGE,
+                 field="--payload")
     registry = open_registry(registry_spec)
     if job not in registry:
-        fail(f"unknown job {job!r}", EXIT_FAILED)
+        fail(f"unknown job {job!r}", EXIT_FAILED, field="JOB", job=job)
     settings = Settings.load(options)
 
     async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
@@ -161,31 +191,41 @@ def trigger_command(registry_spec: str | None, job: str, payload: str | None, wa
                                       actor=actor)
 
     run, execution_id, production, pending = _run_with_executor(registry, settings, wait, act)
-    click.echo(f"triggered {job}: execution {execution_id}")
-    _report_run(run, execution_id, production, pending)
+    if not as_json:
+        click.echo(store_line())
+        click.echo(f"triggered {job}: execution {execution_id}")
+    _report_run(job, run, execution_id, production, pending, as_json, {})
 
 
-@main.command("replay")
+@main.command("replay", epilog=examples(
+    "zenjobs replay sync_analytics-rd1fe7a3fc127d5bfb60a20eb --store dev",
+    "zenjobs replay sync_analytics-rd1fe7a3fc127d5bfb60a20eb --wait --store dev --json",
+))
 @registry_option
 @store_options
 @production_options
 @click.argument("execution_id")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
 @actor_option
+@json_option(_RUN_JSON)
+@debug_option
 def replay_command(registry_spec: str | None, execution_id: str, wait: bool, actor: str,
-                   **options: Any) -> None:
+                   as_json: bool, **options: Any) -> None:
     """Run a failed or dead execution again, as its next attempt."""
     registry = open_registry(registry_spec)
     settings = Settings.load(options)
 
-    attempts: list[int] = []
+    reopened_as: list[tuple[str, int]] = []
 
     async def act(executor: ZenJobsExecutor) -> tuple[str, str]:
         reopened = await ops.replay(executor.engine, execution_id, executor.clock.now(),
                                     actor=actor)
-        attempts.append(reopened.attempt)
+        reopened_as.append((reopened.job_id, reopened.attempt))
         return reopened.job_id, execution_id
 
     run, _, production, pending = _run_with_executor(registry, settings, wait, act)
-    click.echo(f"replaying {execution_id} as attempt {attempts[0]}")
-    _report_run(run, execution_id, production, pending)
+    job_id, attempt = reopened_as[0]
+    if not as_json:
+        click.echo(store_line())
+        click.echo(f"replaying {execution_id} as attempt {attempt}")
+    _report_run(job_id, run, execution_id, production, pending, as_json, {"attempt": attempt})

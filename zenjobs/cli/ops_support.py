@@ -1,11 +1,14 @@
 """What the operations commands share: settings, the store URL, failures and exit codes.
 
 Settings resolve as for ``gen-infra``, with the environment in between:
-command-line option, else environment variable, else ``[tool.zenjobs]`` in
-``pyproject.toml``, else a default. Store URLs (``docs/operations.md``):
+command-line option (the command's, else the group's: ``zenjobs --store URL
+CMD``), else environment variable, else ``[tool.zenjobs]`` in
+``pyproject.toml``, else a default. The store has **no default**: an operations
+command never guesses which store it edits, and says which one it used. Store
+URLs (``docs/operations.md``):
 
-* ``sqlite:PATH``: the embedded store of ``zenjobs dev`` (default
-  ``sqlite:.zenjobs/dev.sqlite3``);
+* ``sqlite:PATH``: the embedded store of ``zenjobs dev``; ``dev`` is short for
+  its default file, ``sqlite:.zenjobs/dev.sqlite3``;
 * ``memory:``: an empty in-process store (tests of one command only);
 * ``firestore`` or ``firestore:COLLECTION``: the production store (collection
   ``jobs`` by default) in the resolved project; ``FIRESTORE_EMULATOR_HOST`` is
@@ -14,9 +17,10 @@ command-line option, else environment variable, else ``[tool.zenjobs]`` in
 Exit codes: 0 done (including "no change"); 1 the request is wrong for this
 registry or store (unknown job, invalid cron / time zone / interval, a run that
 cannot be replayed, a handler failure reported by ``trigger``); 2 usage error
-or registry that cannot load; 3 the store or a Google API is unreachable (try
-again); 4 a setting is missing or the deployment is wrong (no project, master
-job missing, permission denied, misconfigured document).
+(including no store named) or registry that cannot load; 3 the store or a
+Google API is unreachable (try again); 4 a setting is missing or the deployment
+is wrong (no project, master job missing, permission denied, misconfigured
+document).
 """
 
 from __future__ import annotations
@@ -28,13 +32,17 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import BackendUnavailableError, ConfigurationError, DefinitionError, ZenjobsError
 from ..loader import project_settings
 from ..stores.protocol import JobStore
+from .common import from_group
+from .output import DEBUG_ENV as DEBUG_ENV  # re-exported: defined here before
+from .output import debug_enabled, state
+from .output import fail as fail  # re-exported: defined here before
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,9 +52,16 @@ EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_CONFIGURATION = 4
 
-DEFAULT_STORE = "sqlite:.zenjobs/dev.sqlite3"
+#: The file ``zenjobs dev`` uses; ``--store dev`` names it (never chosen unless named).
+DEV_STORE = "sqlite:.zenjobs/dev.sqlite3"
+#: Store URL aliases: ``--store dev``.
+STORE_ALIASES = {"dev": DEV_STORE}
 STORE_ENV = "ZENJOBS_STORE"
-DEBUG_ENV = "ZENJOBS_DEBUG"
+NO_STORE = (
+    "no store named, and zenjobs never guesses which store to edit: pass --store URL "
+    "(sqlite:PATH, firestore, firestore:COLLECTION, or dev for "
+    f"{DEV_STORE}), set {STORE_ENV}, or add store = \"URL\" under [tool.zenjobs] in "
+    "pyproject.toml")
 PROJECT_ENV = ("ZENJOBS_PROJECT", "GOOGLE_CLOUD_PROJECT")
 LOCATION_ENV = ("ZENJOBS_LOCATION",)
 ACTOR_ENV = "ZENJOBS_ACTOR"  # the same name as zenjobs.ops.ACTOR_ENV
@@ -70,21 +85,27 @@ class Settings:
 
     def get(self, option: str, env: tuple[str, ...] = (), keys: tuple[str, ...] = (),
             default: str | None = None) -> str | None:
+        return self.source(option, env, keys, default)[0]
+
+    def source(self, option: str, env: tuple[str, ...] = (), keys: tuple[str, ...] = (),
+               default: str | None = None) -> tuple[str | None, str]:
+        """The value and where it came from (``--store``, ``$ZENJOBS_STORE``, ...)."""
         value = self.options.get(option)
         if value:
-            return str(value)
+            return str(value), f"--{option.replace('_', '-')}"
         for name in env:
             if self.environ.get(name):
-                return self.environ[name]
+                return self.environ[name], f"${name}"
         for key in keys:
             found = self.table.get(key)
             if found is None:
                 continue
             if not isinstance(found, str):
-                fail(f"[tool.zenjobs] {key} must be a string, got {found!r}", EXIT_USAGE)
+                fail(f"[tool.zenjobs] {key} must be a string, got {found!r}", EXIT_USAGE,
+                     field=key)
             if found:
-                return found
-        return default
+                return found, f"[tool.zenjobs] {key}"
+        return default, "default"
 
     @property
     def project(self) -> str | None:
@@ -96,7 +117,16 @@ class Settings:
 
     @property
     def store_url(self) -> str:
-        return self.get("store", (STORE_ENV,), ("store",), DEFAULT_STORE) or DEFAULT_STORE
+        """The store URL as named (an alias such as ``dev`` expanded), or exit 2 saying how
+        to name one: there is no default."""
+        return self.store_source[0]
+
+    @property
+    def store_source(self) -> tuple[str, str]:
+        url, source = self.source("store", (STORE_ENV,), ("store",))
+        if not url:
+            fail(NO_STORE, EXIT_USAGE, field="--store")
+        return STORE_ALIASES.get(url.strip(), url.strip()), source
 
 
 @dataclass(frozen=True)
@@ -113,7 +143,8 @@ class StoreSpec:
 
 
 def parse_store_url(url: str) -> StoreSpec:
-    """``sqlite:PATH`` / ``memory:`` / ``firestore[:COLLECTION]``, or a usage error."""
+    """``sqlite:PATH`` / ``dev`` / ``memory:`` / ``firestore[:COLLECTION]``, or a usage error."""
+    url = STORE_ALIASES.get(url, url)
     kind, _, rest = url.partition(":")
     if kind == "sqlite" and rest:
         return StoreSpec("sqlite", rest, url)
@@ -121,8 +152,8 @@ def parse_store_url(url: str) -> StoreSpec:
         return StoreSpec("memory", "", url)
     if kind == "firestore" and "/" not in rest:
         return StoreSpec("firestore", rest or "jobs", url)
-    fail(f"store {url!r} is not one of sqlite:PATH, memory:, firestore, firestore:COLLECTION",
-         EXIT_USAGE)
+    fail(f"store {url!r} is not one of sqlite:PATH, dev ({DEV_STORE}), memory:, firestore, "
+         "firestore:COLLECTION", EXIT_USAGE, field="--store")
 
 
 def open_store(spec: StoreSpec, project: str | None) -> JobStore:
@@ -156,13 +187,6 @@ async def close_quietly(resource: object) -> None:
             await result
 
 
-def fail(message: str, code: int) -> NoReturn:
-    """Print ``error: message`` (each line) on stderr and exit with ``code``."""
-    for line in message.splitlines() or [""]:
-        click.echo(f"error: {line}", err=True)
-    raise SystemExit(code)
-
-
 def exit_code_for(exc: ZenjobsError) -> int:
     if isinstance(exc, BackendUnavailableError):
         return EXIT_UNAVAILABLE
@@ -176,9 +200,10 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_awaited(work))
     except DefinitionError as exc:
-        fail(str(exc), EXIT_FAILED)
+        fail(str(exc), EXIT_FAILED, field=exc.field, job=exc.job_id)
     except ZenjobsError as exc:
-        fail(str(exc), exit_code_for(exc))
+        fail(str(exc), exit_code_for(exc), job=getattr(exc, "job_id", None),
+             field=getattr(exc, "field", None))
     except Exception as exc:
         if _is_missing_credentials(exc):
             fail(f"no usable Google credentials ({type(exc).__name__}: "
@@ -186,11 +211,11 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
                  "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
                  EXIT_CONFIGURATION)
         # Not a zenjobs error: a bug, or a store document no parser expected. Still one
-        # line (DEBUG_ENV shows the traceback), never a stack trace for an operator.
-        if os.environ.get(DEBUG_ENV):
+        # line (--debug / DEBUG_ENV shows the traceback), never a stack trace for an operator.
+        if debug_enabled():
             raise
-        fail(f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)",
-             EXIT_FAILED)
+        fail(f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 or pass --debug for "
+             "the traceback)", EXIT_FAILED)
 
 
 def _is_missing_credentials(exc: BaseException) -> bool:
@@ -229,11 +254,34 @@ def actor_option(fn: F) -> F:
 
 
 def store_options(fn: F) -> F:
-    """``--store URL`` and ``--project`` (Firestore stores)."""
-    fn = click.option("--project", default=None,
-                      help="Google Cloud project of a firestore store (else $ZENJOBS_PROJECT, "
-                           "$GOOGLE_CLOUD_PROJECT, [tool.zenjobs] project).")(fn)
+    """``--store URL`` and ``--project`` (Firestore stores); else the group's values."""
+    fn = click.option("--project", default=None, callback=from_group("project"),
+                      help="Google Cloud project of a firestore store (else zenjobs --project, "
+                           "$ZENJOBS_PROJECT, $GOOGLE_CLOUD_PROJECT, [tool.zenjobs] "
+                           "project).")(fn)
     fn = click.option("--store", "store", metavar="URL", default=None,
-                      help="sqlite:PATH, memory: or firestore[:COLLECTION] (else $ZENJOBS_STORE, "
-                           f"[tool.zenjobs] store, {DEFAULT_STORE}).")(fn)
+                      callback=from_group("store"),
+                      help="sqlite:PATH, dev (= sqlite:.zenjobs/dev.sqlite3), memory: or "
+                           "firestore[:COLLECTION] (else zenjobs --store, $ZENJOBS_STORE, "
+                           "[tool.zenjobs] store; there is no default).")(fn)
     return fn
+
+
+def resolve_store(settings: Settings) -> StoreSpec:
+    """The store the command uses, recorded for its output (``store:`` line, JSON)."""
+    url, source = settings.store_source
+    spec = parse_store_url(url)
+    current = state()
+    current.store_url = spec.url
+    current.store_project = settings.project if spec.is_production else None
+    current.store_from = source
+    return spec
+
+
+def store_line() -> str:
+    """``store: firestore:jobs (project acme-prod; from --store)``: the first line of every
+    operations command's text output."""
+    current = state()
+    details = [f"project {current.store_project}"] if current.store_project else []
+    details.append(f"from {current.store_from}")
+    return f"store: {current.store_url} ({'; '.join(details)})"
