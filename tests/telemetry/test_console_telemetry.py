@@ -1,4 +1,9 @@
-"""The dev console sink: one aligned, readable line per telemetry event."""
+"""The dev console's event lines: one aligned, readable line per telemetry event.
+
+They are what ``zenjobs dev --verbose`` prints for every event, and what the
+default console prints for the events that are not run outcomes (see
+``test_console_digest.py`` for the default console).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from zenjobs.telemetry.console import ConsoleTelemetrySink, format_event
+from zenjobs.telemetry.digest import ConsoleOptions
 from zenjobs.telemetry.protocol import TelemetryEvent
 
 AT = datetime(2026, 11, 29, 12, 1, 0, tzinfo=timezone.utc)
@@ -78,9 +84,9 @@ def test_long_values_are_cut() -> None:
     assert line.endswith("...")
 
 
-def test_sink_writes_a_date_line_when_the_day_changes() -> None:
+def test_verbose_sink_writes_every_event_and_a_date_line_when_the_day_changes() -> None:
     out = io.StringIO()
-    sink = ConsoleTelemetrySink(out)
+    sink = ConsoleTelemetrySink(out, ConsoleOptions(verbose=True))
     sink.emit(event("master.tick", due=0, claimed=0, ran=0, enqueued=0, skipped=0, failed=0))
     sink.emit(event("master.tick", due=1, claimed=1, ran=1, enqueued=0, skipped=0, failed=0))
     sink.emit(TelemetryEvent("master.tick", datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc),

@@ -8,7 +8,13 @@ One process runs:
 * a master tick every simulated minute: an HTTP ``POST /_zenjobs/master``
   with ``X-CloudScheduler-ScheduleTime``, exactly as Cloud Scheduler sends it;
 * the SQLite store (``.zenjobs/dev.sqlite3``), which outlives the process;
-* a clock that may run ``speed`` times faster than real time.
+* a clock that may run ``speed`` times faster than real time;
+* the console: one line per run outcome, the handlers' log lines under their
+  run, repeats collapsed (:mod:`zenjobs.telemetry.digest`; ``--verbose`` prints
+  every event).
+
+The listening socket is bound first, before anything is printed or loaded, so
+a busy port is one line of error (:class:`PortInUseError`) and a non-zero exit.
 
 The app gets these collaborators through a :class:`~zenjobs.runtime.devsession.DevSession`
 (see that module): its ``ZenJobsExecutor.development(jobs)`` needs no dev-only code.
@@ -28,11 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import errno
 import ipaddress
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,7 +62,8 @@ from ..registry import ZenJobs
 from ..runtime.devsession import DevSession, activated
 from ..runtime.executor import ZenJobsExecutor
 from ..schedule import TICK, format_instant, next_tick
-from ..telemetry.console import ConsoleTelemetrySink
+from ..telemetry.console import ConsoleTelemetrySink, OutsideRuns, capturing_run_logs
+from ..telemetry.digest import ConsoleOptions
 from .recovery import RECOVERY_SCAN_LIMIT as RECOVERY_SCAN_LIMIT
 from .recovery import recover_unfinished as recover_unfinished
 from .recovery import simulated_start as simulated_start
@@ -80,6 +90,7 @@ class DevOptions:
     store: str = DEFAULT_STORE
     speed: float = 1.0
     grace: float = DEFAULT_GRACE_SECONDS
+    console: ConsoleOptions = field(default_factory=ConsoleOptions)  # speed: from ``speed``
 
     @property
     def url(self) -> str:
@@ -100,6 +111,49 @@ def check_loopback(host: str) -> str:
         f"{host!r} is not a loopback address: zenjobs dev serves the webhook without "
         "authentication, so it only listens on 127.0.0.1, ::1 or localhost. "
         "To serve other machines, deploy with ZenJobsExecutor.production (OIDC required).")
+
+
+class PortInUseError(ConfigurationError):
+    """The port ``zenjobs dev`` was asked to listen on is taken."""
+
+
+def bind_listeners(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address of ``host`` on ``port``, for uvicorn to listen on.
+
+    What ``loop.create_server(host=..., port=...)`` would bind (``localhost`` may
+    be both 127.0.0.1 and ::1), bound here so that a taken port is reported in
+    one line instead of uvicorn's log record, before the app is even imported.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc}") from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} is already in use on {host} (another zenjobs dev?); "
+                f"choose another one with --port, e.g. --port {port + 1 if port < 65535 else 8081}"
+            ) from None
+        raise ConfigurationError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    return sockets
 
 
 def load_asgi_app(spec: str, cwd: Path | None = None) -> Any:
@@ -234,23 +288,37 @@ async def _drive(server: DevServer, session: DevSession, queue: SimulatedCloudTa
 
 
 async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
-    """Run ``zenjobs dev`` until a signal; returns the process exit code."""
+    """Run ``zenjobs dev`` until a signal; returns the process exit code.
+
+    Raises :class:`PortInUseError` (a ConfigurationError) when the port is taken,
+    before printing anything.
+    """
     out = out if out is not None else sys.stdout
     check_loopback(options.host)
+    listeners = bind_listeners(options.host, options.port)
+    try:
+        return await _serve(options, out, listeners)
+    finally:
+        for sock in listeners:
+            sock.close()
+
+
+async def _serve(options: DevOptions, out: TextIO, listeners: list[socket.socket]) -> int:
     wall_now = datetime.now(timezone.utc)  # the composition root reads the wall clock once
     start = await simulated_start(options.store, wall_now)
     clock = ScaledClock(options.speed, start)
     pusher = HttpPusher()
     settings = dev_queue_settings(options.registry) if options.registry is not None else {}
     queue = SimulatedCloudTasks(clock, pusher, settings)
-    session = DevSession(store=options.store, clock=clock, telemetry=ConsoleTelemetrySink(out),
+    console = ConsoleTelemetrySink(out, dataclasses.replace(options.console, speed=options.speed))
+    session = DevSession(store=options.store, clock=clock, telemetry=console,
                          queue=queue, service_url=options.url, dashboard=Dashboard())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Import httpx's transport (httpcore, h11, certifi) now rather than on the first push,
     # where it would block the loop under the app's loop-lag monitor.
     await httpx.AsyncClient(trust_env=False).aclose()
-    with activated(session):
+    with activated(session), capturing_run_logs(console):
         if options.app_spec is not None:
             app = load_asgi_app(options.app_spec)
         elif options.registry is not None:
@@ -266,20 +334,38 @@ async def serve_dev(options: DevOptions, out: TextIO | None = None) -> int:
         speed = f", simulated time x{options.speed:g}" if options.speed != 1 else ""
         _say(out, f"app {options.app_spec or '(webhook only)'}, store {options.store}"
                   f"{speed}, starting at {format_instant(start)}")
+        if not options.console.verbose:
+            _say(out, "console: one line per run outcome, handler logs under it, repeats "
+                      "collapsed, ticks summed up hourly (--verbose: every event)")
         driver = asyncio.ensure_future(_drive(server, session, queue, clock, stop, options, out))
         try:
-            await server.serve()
+            await server.serve(sockets=listeners)
         finally:
             stop.set()
             if not driver.done():
                 driver.cancel()
             await asyncio.gather(driver, return_exceptions=True)
             await pusher.aclose()
+            console.close()  # the repeats and ticks counted but not printed yet
     _say(out, f"stopped; state kept in {options.store}")
     return 0
 
 
 def configure_logging() -> None:
-    """Warnings and errors from zenjobs and the app, without timestamps (telemetry has them)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Warnings and errors to stderr, without timestamps (telemetry has them); INFO reaches
+    the console's run-log handler, which shows a handler's records under its run.
+
+    The root logger is set to INFO so that a handler's ``log.info`` gets that far; the
+    stderr handler keeps WARNING and leaves the records taken by the console alone.
+    """
+    root = logging.getLogger()
+    if not any(getattr(handler, "zenjobs_dev", False) for handler in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(OutsideRuns())
+        handler.zenjobs_dev = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
 

@@ -8,7 +8,7 @@ takes the session's collaborators for every argument left at its default:
 
 * the store path (``--store``),
 * the clock (a :class:`~zenjobs.dev.scaled_clock.ScaledClock` for ``--speed``),
-* the telemetry sink (one readable console line per event),
+* the telemetry sink (the readable console: one line per run outcome, docs/dev.md),
 * the task queue (a simulated Cloud Tasks queue pushing real HTTP to the server),
 * the service URL (``http://127.0.0.1:PORT``),
 * the web dashboard (``/_zenjobs/ui``),
