@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.contract.conftest import BACKENDS, close_store, make_store
+from tests.contract.conftest import store as store  # every test over every backend
 from zenjobs import JobContext, JobType, ZenJobs, ZenJobsExecutor, ops
 from zenjobs.dashboard import Dashboard, views
 from zenjobs.stores.protocol import JobStore
@@ -79,15 +78,6 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    instance = make_store(request.param, tmp_path)
-    try:
-        yield instance
-    finally:
-        await close_store(instance)
 
 
 class Service:
