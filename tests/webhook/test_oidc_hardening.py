@@ -121,8 +121,6 @@ async def test_a_token_is_cached_against_the_certificates_that_verified_it(key: 
     asyncio.get_running_loop().set_default_executor(InlineExecutor())
     rotated = make_key("test-key-2")
     fetch = CountingFetch(key, max_age=300)
-    verifier = OidcVerifier(AUDIENCE, [INVOKER], fetch=fetch, monotonic=fetch.monotonic,
-                            min_refresh_interval=60)
 
     def rotate_after_first_fetch(url: str) -> CertsResponse:
         response = CountingFetch.__call__(fetch, url)
@@ -131,7 +129,8 @@ async def test_a_token_is_cached_against_the_certificates_that_verified_it(key: 
             fetch.certs = {rotated.kid: rotated.cert_pem}
         return response
 
-    verifier._fetch = rotate_after_first_fetch
+    verifier = OidcVerifier(AUDIENCE, [INVOKER], fetch=rotate_after_first_fetch,
+                            monotonic=fetch.monotonic, min_refresh_interval=60)
     old_token = mint(key)
     await asyncio.gather(verifier.verify(old_token), verifier.verify(mint(rotated)))
     assert fetch.calls == 2

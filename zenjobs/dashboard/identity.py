@@ -1,21 +1,19 @@
 """Verifying Google-signed identities for the dashboard: IAP assertions and any-email ID tokens.
 
 :class:`IapVerifier` checks ``X-Goog-IAP-JWT-Assertion`` (ES256, issuer
-``https://cloud.google.com/iap``, IAP's published JWK set, cached like
-:mod:`zenjobs.gcp.oidc`'s certificates: ``max-age`` or a TTL, fetched in a worker
-thread, an unknown key id refreshes at most once a minute).
+``https://cloud.google.com/iap``, IAP's published JWK set, held in the same
+:class:`~zenjobs.gcp.oidc.KeyCache` as the webhook's certificates: ``max-age`` or a
+TTL, fetched in a worker thread, an unknown key id refreshes at most once a minute).
 :class:`AnyEmailOidcVerifier` is the webhook's ID-token check for any verified
 email: which emails may see the dashboard is decided by roles in :mod:`.auth`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 import re
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -23,7 +21,6 @@ from typing import Any, cast
 
 from ..errors import (
     AuthenticationError,
-    BackendUnavailableError,
     ConfigurationError,
     PermissionDeniedError,
 )
@@ -32,6 +29,7 @@ from ..gcp.oidc import (
     MAX_TOKEN_CHARS,
     CertsFetcher,
     CertsResponse,
+    KeyCache,
     OidcVerifier,
     VerifiedIdentity,
     _reason,
@@ -171,17 +169,10 @@ class IapVerifier:
             )
         self.audience = audience
         self.keys_url = keys_url
-        self._fetch = fetch
         self._clock_skew = clock_skew
-        self._default_ttl = default_ttl
-        self._min_refresh_interval = min_refresh_interval
-        self._monotonic = monotonic
         self._wall = wall
-        self._lock = threading.Lock()  # refreshes run in worker threads
-        self._keys: Mapping[str, str] | None = None
-        self._expires_at = 0.0
-        self._fetched_at = float("-inf")
-        self._failed_at = float("-inf")
+        self._keys = KeyCache(keys_url, fetch, what="IAP keys", default_ttl=default_ttl,
+                              min_refresh_interval=min_refresh_interval, monotonic=monotonic)
 
     async def verify(self, assertion: str) -> VerifiedIdentity:
         """The identity of one header value; 401/403 errors like the OIDC verifier."""
@@ -206,7 +197,7 @@ class IapVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthenticationError(f"{IAP_HEADER_NAME} has no key id")
-        keys = await self._current_keys(kid)
+        keys, _ = await self._keys.keys_for(kid)
         try:
             claims = cast(Callable[..., Mapping[str, Any]], jwt.decode)(
                 value, certs=keys, audience=self.audience, clock_skew_in_seconds=self._clock_skew
@@ -236,36 +227,3 @@ class IapVerifier:
             raise AuthenticationError(f"{IAP_HEADER_NAME} refused: token is not valid yet")
         if exp is not None and now - self._clock_skew > exp:
             raise AuthenticationError(f"{IAP_HEADER_NAME} refused: token expired")
-
-    async def _current_keys(self, kid: str) -> Mapping[str, str]:
-        keys = self._keys
-        if keys is not None and self._monotonic() < self._expires_at and kid in keys:
-            return keys
-        return await asyncio.to_thread(self._refresh, kid)
-
-    def _refresh(self, kid: str) -> Mapping[str, str]:
-        """Fetch keys unless another thread just did (runs in a worker thread)."""
-        with self._lock:
-            now = self._monotonic()
-            keys = self._keys
-            # A known kid, or an unknown one right after a refresh (the token is bad).
-            if keys is not None and now < self._expires_at and (
-                kid in keys or now - self._fetched_at < self._min_refresh_interval
-            ):
-                return keys
-            if keys is not None and now - self._failed_at < self._min_refresh_interval:
-                return keys  # the endpoint failed a moment ago
-            try:
-                response = self._fetch(self.keys_url)
-            except Exception as exc:
-                self._failed_at = now
-                if keys is not None:
-                    log.warning("refreshing IAP keys failed, using cached ones: %s", exc)
-                    return keys
-                log.error("fetching IAP keys from %s failed: %s", self.keys_url, exc)
-                raise BackendUnavailableError("cannot fetch IAP keys") from None
-            ttl = response.max_age if response.max_age is not None else self._default_ttl
-            self._keys = dict(response.certs)
-            self._fetched_at = now
-            self._expires_at = now + max(ttl, 0.0)
-            return self._keys

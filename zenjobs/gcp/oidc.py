@@ -83,6 +83,72 @@ class VerifiedIdentity:
     claims: Mapping[str, Any]
 
 
+class KeyCache:
+    """Google's public keys from one URL, cached and refreshed off the event loop.
+
+    Kept for the response's ``max-age`` (else ``default_ttl``). A key id not in
+    the cache triggers one refresh, at most once per ``min_refresh_interval``
+    (Google rotates keys; garbage tokens must not make us hammer the endpoint);
+    a failed refresh keeps the cached keys and is not retried sooner either.
+    Refreshes run in a worker thread under a lock, so any event loop may ask.
+    Used by the webhook's :class:`OidcVerifier` and the dashboard's IAP verifier.
+    """
+
+    def __init__(self, url: str, fetch: CertsFetcher, *, what: str, default_ttl: float = 3600.0,
+                 min_refresh_interval: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.what = what  # "OIDC certificates", "IAP keys": named in logs and errors
+        self._fetch = fetch
+        self._default_ttl = default_ttl
+        self._min_refresh_interval = min_refresh_interval
+        self._monotonic = monotonic
+        self._lock = threading.Lock()  # loop-agnostic: refreshes happen in worker threads
+        self._keys: Mapping[str, str] | None = None
+        self._expires_at = 0.0
+        self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
+
+    def still_current(self, fetched_at: float) -> bool:
+        """Whether the keys fetched at ``fetched_at`` are still the cached, unexpired ones."""
+        return fetched_at == self._fetched_at and self._monotonic() < self._expires_at
+
+    async def keys_for(self, kid: str) -> tuple[Mapping[str, str], float]:
+        """The keys to check ``kid`` against, and when they were fetched."""
+        keys = self._keys
+        if keys is not None and self._monotonic() < self._expires_at and kid in keys:
+            return keys, self._fetched_at
+        return await asyncio.to_thread(self._refresh, kid)
+
+    def _refresh(self, kid: str) -> tuple[Mapping[str, str], float]:
+        """Fetch keys unless another thread just did (runs in a worker thread)."""
+        with self._lock:
+            now = self._monotonic()
+            keys = self._keys
+            if keys is not None and now < self._expires_at:
+                if kid in keys:
+                    return keys, self._fetched_at
+                if now - self._fetched_at < self._min_refresh_interval:
+                    # unknown kid, but we refreshed recently: the token is bad
+                    return keys, self._fetched_at
+            if keys is not None and now - self._failed_at < self._min_refresh_interval:
+                return keys, self._fetched_at  # the endpoint failed a moment ago
+            try:
+                response = self._fetch(self.url)
+            except Exception as exc:
+                self._failed_at = now
+                if keys is not None:
+                    log.warning("refreshing %s failed, using cached ones: %s", self.what, exc)
+                    return keys, self._fetched_at
+                log.error("fetching %s from %s failed: %s", self.what, self.url, exc)
+                raise BackendUnavailableError(f"cannot fetch {self.what}") from None
+            ttl = response.max_age if response.max_age is not None else self._default_ttl
+            self._keys = dict(response.certs)
+            self._fetched_at = now
+            self._expires_at = now + max(ttl, 0.0)
+            return self._keys, now
+
+
 class OidcVerifier:
     """Checks ``Authorization: Bearer`` tokens against one audience and allowed emails.
 
@@ -114,22 +180,16 @@ class OidcVerifier:
         self.allowed_emails = frozenset(e.lower() for e in allowed_emails)
         self.certs_url = certs_url
         self.issuers = frozenset(issuers)
-        self._fetch = fetch
         self._clock_skew = clock_skew
-        self._default_ttl = default_ttl
-        self._min_refresh_interval = min_refresh_interval
-        self._monotonic = monotonic
         self._wall = wall
         self._accepted_cache_size = accepted_cache_size
         #: token -> (identity, exp, certificates fetched at): tokens already verified.
         self._accepted: dict[str, tuple[VerifiedIdentity, float, float]] = {}
         #: Tokens accepted from that cache, without checking the signature again.
         self.cache_hits = 0
-        self._lock = threading.Lock()  # loop-agnostic: refreshes happen in worker threads
-        self._certs: Mapping[str, str] | None = None
-        self._expires_at = 0.0
-        self._fetched_at = float("-inf")
-        self._failed_at = float("-inf")
+        self._certs = KeyCache(certs_url, fetch, what="OIDC certificates",
+                               default_ttl=default_ttl,
+                               min_refresh_interval=min_refresh_interval, monotonic=monotonic)
 
     async def verify_header(self, authorization: str | None) -> VerifiedIdentity:
         """Verify an ``Authorization`` header value; raise 401/403 errors."""
@@ -150,8 +210,7 @@ class OidcVerifier:
         cached = self._accepted.get(token)
         if cached is not None:
             identity, exp, fetched_at = cached
-            if (fetched_at == self._fetched_at and self._monotonic() < self._expires_at
-                    and self._wall() < exp):
+            if self._certs.still_current(fetched_at) and self._wall() < exp:
                 self.cache_hits += 1
                 return identity
             self._accepted.pop(token, None)
@@ -169,7 +228,7 @@ class OidcVerifier:
             raise AuthenticationError("token has no key id")  # Google always sends one
         # The fetch time comes with the certificates: a refresh landing meanwhile
         # must not let this token outlive the certificates that verified it.
-        certs, fetched_at = await self._current_certs(kid)
+        certs, fetched_at = await self._certs.keys_for(kid)
         try:
             claims = cast(Callable[..., Mapping[str, Any]], jwt.decode)(
                 token, certs=certs, audience=self.audience, clock_skew_in_seconds=self._clock_skew
@@ -212,42 +271,6 @@ class OidcVerifier:
         if email.lower() not in self.allowed_emails:
             raise PermissionDeniedError("token identity is not allowed to call this service")
         return VerifiedIdentity(email=email, subject=str(claims.get("sub", "")), claims=claims)
-
-    async def _current_certs(self, kid: str) -> tuple[Mapping[str, str], float]:
-        """The certificates to check ``kid`` against, and when they were fetched."""
-        certs = self._certs
-        now = self._monotonic()
-        if certs is not None and now < self._expires_at and kid in certs:
-            return certs, self._fetched_at
-        return await asyncio.to_thread(self._refresh, kid)
-
-    def _refresh(self, kid: str) -> tuple[Mapping[str, str], float]:
-        """Fetch certificates unless another thread just did (runs in a worker thread)."""
-        with self._lock:
-            now = self._monotonic()
-            certs = self._certs
-            if certs is not None and now < self._expires_at:
-                if kid in certs:
-                    return certs, self._fetched_at
-                if now - self._fetched_at < self._min_refresh_interval:
-                    # unknown kid, but we refreshed recently: the token is bad
-                    return certs, self._fetched_at
-            if certs is not None and now - self._failed_at < self._min_refresh_interval:
-                return certs, self._fetched_at  # the endpoint failed a moment ago
-            try:
-                response = self._fetch(self.certs_url)
-            except Exception as exc:
-                self._failed_at = now
-                if certs is not None:
-                    log.warning("refreshing OIDC certificates failed, using cached ones: %s", exc)
-                    return certs, self._fetched_at
-                log.error("fetching OIDC certificates from %s failed: %s", self.certs_url, exc)
-                raise BackendUnavailableError("cannot fetch OIDC certificates") from None
-            ttl = response.max_age if response.max_age is not None else self._default_ttl
-            self._certs = dict(response.certs)
-            self._fetched_at = now
-            self._expires_at = now + max(ttl, 0.0)
-            return self._certs, now
 
 
 def _reason(detail: str) -> str:
