@@ -29,7 +29,7 @@ from .errors import (
     ZenjobsError,
 )
 from .registry import JobContext, ZenJobs
-from .vocabulary import MASTER_JOB_ID, BackoffPolicy, JobType, RateLimit, Weight
+from .vocabulary import MASTER_JOB_ID, BackoffPolicy, DstPolicy, JobType, RateLimit, Weight
 
 if TYPE_CHECKING:
     from .runtime.executor import ZenJobsExecutor
@@ -41,6 +41,7 @@ __all__ = [
     "BackoffPolicy",
     "ConfigurationError",
     "DefinitionError",
+    "DstPolicy",
     "HeavyJobError",
     "InvalidRequestError",
     "JobContext",

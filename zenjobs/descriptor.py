@@ -17,7 +17,15 @@ from typing import Any
 
 from .errors import DefinitionError
 from .validation import check_descriptor
-from .vocabulary import QUEUE_PREFIX, BackoffPolicy, ErrorTypes, JobType, RateLimit, Weight
+from .vocabulary import (
+    QUEUE_PREFIX,
+    BackoffPolicy,
+    DstPolicy,
+    ErrorTypes,
+    JobType,
+    RateLimit,
+    Weight,
+)
 
 
 def _fail(job_id: str, field_name: str, message: str) -> DefinitionError:
@@ -51,6 +59,10 @@ class JobDescriptor:
     description: str = ""
     permanent_errors: ErrorTypes = ()
     priority: int = 0
+    dst: DstPolicy | None = None
+    """How a cron job's wall times map across DST transitions; None: ``DstPolicy()``."""
+    jitter: timedelta | None = None
+    """Every slot later by a fixed offset in ``[0, jitter)`` derived from the id."""
 
     def __post_init__(self) -> None:
         # Normalise friendly inputs (lists, strings) before checking anything.
@@ -114,6 +126,10 @@ class JobDescriptor:
             "enabled": self.enabled,
             "priority": self.priority,
             "description": self.description,
+            "dst": self.dst.to_dict() if self.dst is not None else None,
+            "jitter_seconds": (
+                int(self.jitter.total_seconds()) if self.jitter is not None else None
+            ),
         }
 
 

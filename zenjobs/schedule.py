@@ -8,10 +8,16 @@ Rules (see ``docs/scheduling.md``):
 
 * **Periodic** jobs fire on the grid ``anchor + k * interval`` where the anchor
   is ``start_at`` or the Unix epoch. A late tick never moves later slots.
-* **Cron** jobs are evaluated on the wall clock of the job's time zone. A local
-  time that does not exist (spring-forward gap) fires once, at the first
-  instant after the gap; a local time that occurs twice (fall-back) fires once,
-  at its first occurrence.
+* **Cron** jobs are evaluated on the wall clock of the job's time zone. The
+  job's :class:`~zenjobs.vocabulary.DstPolicy` maps the wall times DST breaks:
+  by default a local time that does not exist (spring-forward gap) fires once,
+  at the first instant after the gap (``gap="shift"``; ``"skip"`` drops it),
+  and a local time that occurs twice (fall-back) fires once, at its first
+  occurrence (``fold="first"``; ``"second"`` or ``"both"`` otherwise).
+* **Jitter**: a job declaring ``jitter`` has every slot moved later by the same
+  offset in ``[0, jitter)``, a pure function of its id (:func:`jitter_offset`).
+  The moved instant *is* the slot: ``start_at``, ``end_at``, catch-up and the
+  execution id all see it.
 * ``start_at`` is an instant: nothing fires before it. ``end_at`` is a date,
   inclusive, in the job's time zone: nothing fires after that local day.
 * **Catch-up**: when slots were missed, one run covers them all; the next slot
@@ -27,7 +33,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .vocabulary import EARLIEST_INSTANT, LATEST_INSTANT, JobType
+from .vocabulary import (
+    DEFAULT_DST,
+    EARLIEST_INSTANT,
+    LATEST_INSTANT,
+    DstFold,
+    DstGap,
+    DstPolicy,
+    JobType,
+)
 
 if TYPE_CHECKING:
     from .descriptor import JobDescriptor
@@ -144,21 +158,101 @@ def local_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
     return hi.replace(microsecond=0)
 
 
-def next_cron_fire(expr: str, tz_name: str, after: datetime) -> datetime:
-    """The first instant strictly after ``after`` at which ``expr`` fires in ``tz_name``."""
+def wall_instants(wall: datetime, tz: ZoneInfo,
+                  dst: DstPolicy = DEFAULT_DST) -> tuple[datetime, tuple[datetime, ...]]:
+    """Where the naive wall time ``wall`` in ``tz`` fires under ``dst``.
+
+    Returns ``(lower, instants)``: the UTC instants, in order (none for a
+    skipped gap time, two for a fold time with ``fold="both"``), and
+    ``lower = local_to_utc(wall, tz)``, which no instant of ``wall`` or of any
+    later wall time precedes (the mapping of wall times it makes is monotonic).
+    """
+    u0 = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if u0.astimezone(tz).replace(tzinfo=None) != wall:  # in a spring-forward gap
+        shifted = local_to_utc(wall, tz)
+        return shifted, ((shifted,) if dst.gap is DstGap.SHIFT else ())
+    if dst.fold is DstFold.FIRST:
+        return u0, (u0,)
+    u1 = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if u1 == u0:  # not in a fall-back fold
+        return u0, (u0,)
+    return u0, ((u1,) if dst.fold is DstFold.SECOND else (u0, u1))
+
+
+def wall_exists(wall: datetime, tz: ZoneInfo) -> bool:
+    """Whether the naive wall time ``wall`` happens in ``tz`` (False inside a DST gap)."""
+    return bool(wall.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)
+                .replace(tzinfo=None) == wall)
+
+
+#: Looking this far ahead finds a fall-back transition whose repeated wall times
+#: precede ``after``'s own (the largest fold in the database is two hours).
+_FOLD_HORIZON = timedelta(hours=3)
+
+
+def next_cron_fire(expr: str, tz_name: str, after: datetime,
+                   dst: DstPolicy = DEFAULT_DST) -> datetime | None:
+    """The first instant strictly after ``after`` at which ``expr`` fires in ``tz_name``.
+
+    None when no wall time up to the end of year 2999 fires under ``dst``
+    (possible only with ``gap="skip"`` and a cron naming gap times alone).
+    """
     after = require_utc(after, "after")
     from croniter import croniter
 
     tz = zone(tz_name)
-    it = croniter(expr, after.astimezone(tz).replace(tzinfo=None))
-    # The wall clock is iterated naively and each wall time mapped to UTC; the
-    # mapping is monotonic, so skipping results <= after is enough (it only
-    # happens inside a repeated fall-back hour, at most an hour of minutes).
+    local = after.astimezone(tz)
+    start = local.replace(tzinfo=None)
+    if dst.fold is not DstFold.FIRST:
+        # The second occurrence of a repeated wall time earlier than ``after``'s
+        # can still lie after ``after``: start before the fold just ahead.
+        # That happens only within one fold's length before the transition.
+        ahead = (after + _FOLD_HORIZON).astimezone(tz).utcoffset()
+        now_offset = local.utcoffset()
+        if ahead is not None and now_offset is not None and ahead < now_offset:
+            fold = now_offset - ahead
+            if (after + fold).astimezone(tz).utcoffset() != now_offset:
+                start -= fold + timedelta(minutes=1)
+    it = croniter(expr, start)
+    # The wall clock is iterated naively and each wall time mapped to UTC. The
+    # instants come in order except with fold="both" (a repeated hour's first
+    # occurrences, then its second ones), so that case keeps the earliest one
+    # found until the wall times' lower bound passes it.
+    best: datetime | None = None
     while True:
         wall = it.get_next(datetime)
-        fire = local_to_utc(wall, tz)
-        if fire > after:
-            return fire
+        if wall.year > LATEST_INSTANT.year:
+            return best
+        lower, instants = wall_instants(wall, tz, dst)
+        if best is not None and lower >= best:
+            return best
+        for instant in instants:
+            if instant > after and (best is None or instant < best):
+                best = instant
+        if best is not None and dst.fold is not DstFold.BOTH:
+            return best
+
+
+def gap_walls_between(expr: str, tz_name: str, start: datetime, end: datetime,
+                      limit: int = 1440) -> list[datetime]:
+    """The wall times of ``expr`` strictly between those of two instants that do not exist.
+
+    What ``gap="skip"`` drops between two fires (``zenjobs next`` lists them).
+    Naive wall times in ``tz_name``, at most ``limit`` of them, in order.
+    """
+    from croniter import croniter
+
+    tz = zone(tz_name)
+    stop = require_utc(end, "end").astimezone(tz).replace(tzinfo=None)
+    it = croniter(expr, require_utc(start, "start").astimezone(tz).replace(tzinfo=None))
+    walls: list[datetime] = []
+    while len(walls) < limit:
+        wall = it.get_next(datetime)
+        if wall >= stop:
+            break
+        if not wall_exists(wall, tz):
+            walls.append(wall)
+    return walls
 
 
 def next_periodic_fire(interval: timedelta, anchor: datetime, after: datetime) -> datetime:
@@ -183,22 +277,51 @@ def local_date(d: JobDescriptor, instant: datetime) -> date:
     return require_utc(instant).astimezone(zone(d.timezone)).date()
 
 
+@lru_cache(maxsize=4096)
+def jitter_offset(job_id: str, jitter: timedelta) -> timedelta:
+    """The fixed offset in ``[0, jitter)`` of ``job_id``'s slots: whole seconds.
+
+    A pure function of the id (the SHA-256 of its UTF-8 bytes, modulo the
+    jitter's seconds), so every instance, process and restart agrees on it.
+    """
+    seconds = int(jitter.total_seconds())
+    if seconds <= 0:
+        return timedelta(0)
+    import hashlib
+
+    digest = hashlib.sha256(job_id.encode("utf-8")).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
+
+
+def slot_offset(d: JobDescriptor) -> timedelta:
+    """How much later than its schedule's own instants ``d``'s slots fall (its jitter offset)."""
+    return jitter_offset(d.id, d.jitter) if d.jitter else timedelta(0)
+
+
 def next_fire(d: JobDescriptor, after: datetime) -> datetime | None:
     """The job's first fire instant strictly after ``after``, or None if it never fires again.
 
-    Endpoint jobs never fire on their own and always return None.
+    Endpoint jobs never fire on their own and always return None. A jittered
+    job's instants are its schedule's moved by :func:`slot_offset`; ``start_at``
+    and ``end_at`` bound those moved instants.
     """
     after = require_utc(after, "after")
     if d.start_at is not None:
         start = require_utc(d.start_at)
         # Fire at start_at itself if it is a slot: look from just before it.
         after = max(after, start - timedelta(microseconds=1))
+    offset = slot_offset(d)
+    base_after = after - offset
+    base: datetime | None
     if d.type is JobType.PERIODIC and d.interval is not None:
-        fire = next_periodic_fire(d.interval, d.start_at or EPOCH, after)
+        base = next_periodic_fire(d.interval, d.start_at or EPOCH, base_after)
     elif d.type is JobType.SCHEDULED and d.cron is not None:
-        fire = next_cron_fire(d.cron, d.timezone, after)
+        base = next_cron_fire(d.cron, d.timezone, base_after, d.dst or DEFAULT_DST)
     else:
         return None
+    if base is None:
+        return None
+    fire = base + offset
     end = end_instant(d)
     if end is not None and fire >= end:
         return None

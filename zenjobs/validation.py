@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import DefinitionError, Problem
 from .schedule import cron_never_fires, parse_cron, zone
+from .slot_rules import dst_error, jitter_error
 from .vocabulary import (
     JOB_ID_PATTERN,
     MASTER_JOB_ID,
@@ -82,6 +83,10 @@ def check_descriptor(d: JobDescriptor) -> None:
         interval_error = interval_rule_error(d.interval)
         if interval_error:
             raise fail("interval", interval_error)
+    for option, rule in (("dst", dst_error), ("jitter", jitter_error)):
+        error = rule(d)
+        if error:
+            raise fail(option, error)
 
     if not _is_int(d.max_retries) or d.max_retries < 0:
         raise fail("max_retries", f"must be a whole number >= 0, got {d.max_retries!r}")

@@ -12,6 +12,7 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 #: A job id: every store can hold it as a key (a valid Firestore document id). The id
 #: patterns end in ``\Z``, not ``$``, which would also match before a final newline.
@@ -91,3 +92,75 @@ class RateLimit:
 
     max_dispatches_per_second: float | None = None
     max_concurrent_dispatches: int | None = None
+
+
+class DstGap(str, enum.Enum):
+    """What a cron job does with a wall-clock time that does not exist (spring forward)."""
+
+    SHIFT = "shift"
+    """Fire once at the end of the gap, the transition itself (the default)."""
+    SKIP = "skip"
+    """Do not fire: that wall time never happens that day."""
+
+
+class DstFold(str, enum.Enum):
+    """What a cron job does with a wall-clock time that occurs twice (fall back)."""
+
+    FIRST = "first"
+    """Fire at the first occurrence only (the default)."""
+    SECOND = "second"
+    """Fire at the second (later) occurrence only."""
+    BOTH = "both"
+    """Fire at both occurrences, two distinct instants, in order."""
+
+
+def _dst_member(kind: type[enum.Enum], value: Any) -> Any:
+    """``value`` as a member of ``kind`` when it names one, else ``value`` unchanged."""
+    if isinstance(value, kind):
+        return value
+    raw = value.value if isinstance(value, enum.Enum) else value
+    if isinstance(raw, str):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return value
+
+
+@dataclass(frozen=True)
+class DstPolicy:
+    """How a cron job's wall-clock times are mapped across daylight-saving transitions.
+
+    ``gap`` and ``fold`` take the strings above or any enum whose values are
+    those strings; they are stored as :class:`DstGap` / :class:`DstFold`. A
+    value that is neither is kept as given and refused when the job is declared,
+    with a message naming the job and the field ``dst`` (docs/validation.md).
+    ``DstPolicy()`` is the rule of every cron job that declares none.
+    """
+
+    gap: DstGap | str = DstGap.SHIFT
+    fold: DstFold | str = DstFold.FIRST
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gap", _dst_member(DstGap, self.gap))
+        object.__setattr__(self, "fold", _dst_member(DstFold, self.fold))
+
+    @property
+    def is_default(self) -> bool:
+        """True for the rule zenjobs applies when a cron job declares no ``dst``."""
+        return self.gap is DstGap.SHIFT and self.fold is DstFold.FIRST
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"gap": "shift", "fold": "first"}``: the JSON form (``zenjobs next --json``)."""
+        return {"gap": _text(self.gap), "fold": _text(self.fold)}
+
+    def __str__(self) -> str:
+        return f"gap={_text(self.gap)}, fold={_text(self.fold)}"
+
+
+def _text(value: object) -> str:
+    return value.value if isinstance(value, (DstGap, DstFold)) else repr(value)
+
+
+#: The DST rule of a cron job that declares none (docs/scheduling.md).
+DEFAULT_DST = DstPolicy()

@@ -85,8 +85,11 @@ def test_next() -> None:
         "fires": {"nightly_report": ["2026-12-25T01:30:00Z"]},
         "jobs": [{"job_id": "nightly_report", "type": "scheduled",
                   "schedule": "cron '30 2 * * *'", "timezone": "Europe/Berlin", "enabled": True,
+                  "dst": {"gap": "shift", "fold": "first"}, "jitter_seconds": None,
+                  "offset_seconds": 0,
                   "fires": [{"at": "2026-12-25T01:30:00Z", "local": "2026-12-25T02:30:00+01:00",
-                             "skipped": True, "dst": None}]}]}
+                             "skipped": True, "dst": None, "dst_effect": None,
+                             "dst_skipped": []}]}]}
 
 
 def test_gen_infra_write_then_check(tmp_path: Path) -> None:

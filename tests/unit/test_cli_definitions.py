@@ -201,7 +201,7 @@ def test_next_json_follows_the_dst_rule() -> None:
     assert job["fires"][0] == {
         "at": "2026-03-29T01:00:00Z", "local": "2026-03-29T03:00:00+02:00", "skipped": False,
         "dst": "moved to 03:00: the scheduled wall time does not exist that day "
-               "(DST gap in Europe/Berlin)"}
+               "(DST gap in Europe/Berlin)", "dst_effect": "moved", "dst_skipped": []}
 
 
 def test_next_json_maps_every_recurring_job_to_exact_instants() -> None:

@@ -13,11 +13,12 @@ from typing import Any
 
 import click
 
+from ..descriptor import JobDescriptor
 from ..errors import RegistryLoadError, UnknownJobError
 from ..ops.inspection import Fire, check_registry, fires_as_json, job_rows, upcoming_fires
 from ..registry import ZenJobs
-from ..schedule import format_instant, parse_instant
-from ..vocabulary import JobType
+from ..schedule import format_instant, parse_instant, slot_offset
+from ..vocabulary import DEFAULT_DST, JobType
 from .common import (
     EXIT_INVALID,
     debug_option,
@@ -171,14 +172,26 @@ def next_fires(
             click.echo(f"{jid}: endpoint job, runs on demand: no fire instants")
             continue
         disabled = "  [disabled: runs will be skipped]" if not d.enabled else ""
-        click.echo(f"{jid}: {d.schedule_text} in {d.timezone}{disabled}")
+        click.echo(f"{jid}: {d.schedule_text} in {d.timezone}{_options(d)}{disabled}")
         if not items:
             click.echo(f"  no fire after {format_instant(after)} (end_at {d.end_at})")
         for fire in items:
+            if fire.dst_skipped:
+                # Wall times gap="skip" dropped: a line of their own, no instant.
+                first = fire.dst_skipped[0].strftime("%Y-%m-%d %H:%M")
+                click.echo(f"  {'-':<20}  {first}  DST: {fire.dst_skipped_note}")
             skipped = "  skipped: date in skip_dates" if fire.skipped else ""
             local = fire.local.strftime("%Y-%m-%d %H:%M %Z")
             dst = f"  DST: {fire.dst}" if fire.dst else ""
             click.echo(f"  {format_instant(fire.instant)}  {local}{skipped}{dst}")
+
+
+def _options(d: JobDescriptor) -> str:
+    """``d``'s declared slot options for ``next``'s header: ``[dst: ...]``, ``[jitter ...]``."""
+    text = f"  [dst: {d.dst}]" if d.dst is not None else ""
+    if d.jitter is not None:
+        text += f"  [jitter {d.jitter}: slots +{slot_offset(d)}]"
+    return text
 
 
 def _job_fires(registry: ZenJobs, job_id: str, items: list[Fire]) -> dict[str, Any]:
@@ -189,6 +202,18 @@ def _job_fires(registry: ZenJobs, job_id: str, items: list[Fire]) -> dict[str, A
         "schedule": d.schedule_text,
         "timezone": d.timezone,
         "enabled": d.enabled,
+        "dst": _dst_json(d),
+        "jitter_seconds": int(d.jitter.total_seconds()) if d.jitter is not None else None,
+        "offset_seconds": int(slot_offset(d).total_seconds()),
         "fires": [{"at": format_instant(f.instant), "local": f.local.isoformat(),
-                   "skipped": f.skipped, "dst": f.dst} for f in items],
+                   "skipped": f.skipped, "dst": f.dst, "dst_effect": f.dst_effect,
+                   "dst_skipped": [w.isoformat(timespec="minutes") for w in f.dst_skipped]}
+                  for f in items],
     }
+
+
+def _dst_json(d: JobDescriptor) -> dict[str, str] | None:
+    """The DST policy a cron job follows (its own or the default); None for other jobs."""
+    if d.cron is None:
+        return None
+    return (d.dst or DEFAULT_DST).to_dict()

@@ -18,8 +18,16 @@ from ..descriptor import JobDescriptor
 from ..errors import DefinitionError, Problem, RegistryValidationError
 from ..loader import load_registry, resolve_registry_spec
 from ..registry import ZenJobs
-from ..schedule import format_instant, local_date, require_utc, upcoming, zone
-from ..vocabulary import JobType
+from ..schedule import (
+    format_instant,
+    gap_walls_between,
+    local_date,
+    require_utc,
+    slot_offset,
+    upcoming,
+    zone,
+)
+from ..vocabulary import DEFAULT_DST, DstFold, DstGap, JobType
 
 
 @dataclass(frozen=True)
@@ -104,42 +112,101 @@ class Fire:
     skipped: bool
     """True when the local date is in ``skip_dates``: the run will be skipped."""
     dst: str | None = None
-    """Why a daylight-saving transition affects this fire (:func:`dst_note`), else None."""
+    """How the job's DST policy placed this fire (:func:`dst_note`), else None."""
+    dst_effect: str | None = None
+    """The same, for programs: one of :data:`DST_EFFECTS`, else None."""
+    dst_skipped: tuple[datetime, ...] = ()
+    """Wall times (naive, job's zone) that ``gap="skip"`` dropped since the previous fire."""
+    dst_skipped_note: str | None = None
+    """What ``dst_skipped`` means, in words, or None when it is empty."""
 
 
-def dst_note(d: JobDescriptor, local: datetime) -> str | None:
-    """How the DST rule placed a cron fire at wall time ``local``, or None when it did not.
+#: What a DST policy did to a fire (``Fire.dst_effect``, ``zenjobs next --json``):
+#: ``moved`` to the end of a gap (``gap="shift"``); a repeated wall time fired at
+#: its ``first_only`` or ``second_only`` occurrence (``fold="first"``/``"second"``),
+#: or ``doubled``: at both (``fold="both"``; the note says which one this is).
+DST_EFFECTS = ("moved", "first_only", "second_only", "doubled")
 
-    The rule (``docs/scheduling.md``): a wall time that does not exist (spring
-    forward) fires at the end of the gap, so the fire's wall time is not one the
-    cron names; a wall time that occurs twice (fall back) fires at its first
-    occurrence only.
+
+def dst_mark(d: JobDescriptor, local: datetime) -> tuple[str, str] | None:
+    """``(effect, note)`` for a cron fire at wall time ``local``, or None when DST did nothing.
+
+    ``local`` is the fire's instant without the job's jitter offset, in the job's
+    zone (its ``fold`` attribute says which occurrence of a repeated wall time
+    it is, as ``astimezone`` sets it). The rules: docs/scheduling.md.
     """
     if d.cron is None or local.tzinfo is None:
         return None
     from croniter import croniter
 
+    policy = d.dst or DEFAULT_DST
     wall = local.replace(tzinfo=None)
     if not croniter.match(d.cron, wall):
-        return (f"moved to {wall:%H:%M}: the scheduled wall time does not exist that day "
-                f"(DST gap in {d.timezone})")
+        return "moved", (f"moved to {wall:%H:%M}: the scheduled wall time does not exist "
+                         f"that day (DST gap in {d.timezone})")
     first = wall.replace(tzinfo=local.tzinfo, fold=0).utcoffset()
     second = wall.replace(tzinfo=local.tzinfo, fold=1).utcoffset()
-    if first != second:
-        return (f"{wall:%H:%M} occurs twice that day (DST fold in {d.timezone}): "
-                "fires at the first occurrence only")
-    return None
+    if first == second:
+        return None
+    twice = f"{wall:%H:%M} occurs twice that day (DST fold in {d.timezone})"
+    if policy.fold is DstFold.SECOND:
+        return "second_only", f"{twice}: fires at the second occurrence only"
+    if policy.fold is DstFold.BOTH:
+        which = "second" if local.fold else "first"
+        return "doubled", f"{twice}: fires at both occurrences, this is the {which}"
+    return "first_only", f"{twice}: fires at the first occurrence only"
+
+
+def dst_note(d: JobDescriptor, local: datetime) -> str | None:
+    """How the job's DST policy placed a cron fire at wall time ``local`` (see :func:`dst_mark`).
+
+    The default rule (``docs/scheduling.md``): a wall time that does not exist
+    (spring forward) fires at the end of the gap, so the fire's wall time is not
+    one the cron names; a wall time that occurs twice (fall back) fires at its
+    first occurrence only. ``fold="second"``/``"both"`` say so instead.
+    """
+    mark = dst_mark(d, local)
+    return mark[1] if mark is not None else None
+
+
+def skipped_note(d: JobDescriptor, walls: tuple[datetime, ...]) -> str | None:
+    """The words for the wall times ``gap="skip"`` dropped (naive, in ``d``'s zone)."""
+    if not walls:
+        return None
+    day = walls[0].date()
+    times = [f"{w:%H:%M}" if w.date() == day else f"{w:%Y-%m-%d %H:%M}" for w in walls]
+    where = f"DST gap in {d.timezone}, dst gap='skip'"
+    if len(walls) == 1:
+        return f"skipped {times[0]} on {day}: that wall time does not exist ({where})"
+    listed = ", ".join(times) if len(walls) <= 4 else f"{times[0]} to {times[-1]}"
+    return (f"skipped {len(walls)} wall times on {day}, {listed}: they do not exist "
+            f"({where})")
 
 
 def job_fires(d: JobDescriptor, after: datetime, count: int) -> list[Fire]:
-    """The next ``count`` fires of ``d`` strictly after ``after`` (fewer if it ends)."""
+    """The next ``count`` fires of ``d`` strictly after ``after`` (fewer if it ends).
+
+    A jittered job's instants are its slots; the DST marks are read on the
+    schedule's own instants (the slots less the jitter offset).
+    """
     tz = zone(d.timezone)
+    offset = slot_offset(d)
+    skips = d.cron is not None and (d.dst or DEFAULT_DST).gap is DstGap.SKIP
+    previous = require_utc(after, "after")
+    if d.start_at is not None:
+        previous = max(previous, require_utc(d.start_at))
     fires = []
     for instant in upcoming(d, after, count):
-        local = instant.astimezone(tz)
-        fires.append(Fire(instant=instant, local=local,
+        mark = dst_mark(d, (instant - offset).astimezone(tz))
+        walls: tuple[datetime, ...] = ()
+        if skips and d.cron is not None:
+            walls = tuple(gap_walls_between(d.cron, d.timezone, previous - offset,
+                                            instant - offset))
+        fires.append(Fire(instant=instant, local=instant.astimezone(tz),
                           skipped=local_date(d, instant) in d.skip_dates,
-                          dst=dst_note(d, local)))
+                          dst=mark[1] if mark else None, dst_effect=mark[0] if mark else None,
+                          dst_skipped=walls, dst_skipped_note=skipped_note(d, walls)))
+        previous = instant
     return fires
 
 
@@ -167,13 +234,16 @@ def fires_as_json(fires: Mapping[str, list[Fire]]) -> dict[str, list[str]]:
 
 
 __all__ = [
+    "DST_EFFECTS",
     "Fire",
     "ValidationReport",
     "check_registry",
+    "dst_mark",
     "dst_note",
     "fires_as_json",
     "job_fires",
     "job_rows",
     "problems_of",
+    "skipped_note",
     "upcoming_fires",
 ]
