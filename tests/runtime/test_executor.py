@@ -306,7 +306,7 @@ def test_a_production_executor_without_a_verifier_is_refused() -> None:
 ])
 def test_production_service_url_must_be_https_unless_loopback(url: str, accepted: bool) -> None:
     from zenjobs import ConfigurationError
-    from zenjobs.runtime.executor import resolve_production_settings
+    from zenjobs.runtime.modes import resolve_production_settings
 
     given = {"project": "p", "location": "europe-west1", "service_url": url,
              "invoker_service_account": "inv@p.iam.gserviceaccount.com"}

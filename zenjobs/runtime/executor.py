@@ -40,7 +40,9 @@ from ..telemetry.cloud_logging import LogTelemetrySink
 from ..telemetry.protocol import FanOutTelemetrySink, TelemetrySink
 from ..vocabulary import DEFAULT_LEASE_GRACE
 from .engine import DEFAULT_BATCH_SIZE, JobEngine
-from .modes import PRODUCTION, resolve_mode
+from .modes import PRODUCTION, resolve_mode, resolve_production_settings
+from .modes import PRODUCTION_ENV as PRODUCTION_ENV
+from .protocol import MOUNT_PATH as MOUNT_PATH
 from .protocol import AppExtension
 from .runner import HeavyRunner
 
@@ -55,20 +57,10 @@ DashboardFactory = Callable[[Mapping[str, str]], AppExtension | None]
 
 log = logging.getLogger(__name__)
 
-#: Where every route of the executor lives in a service: the webhook (``/run/{job}``,
-#: ``/master``, ``/health``) and the dashboard (``/ui``). Nothing outside it is ours.
-MOUNT_PATH = "/_zenjobs"
 
 DEFAULT_DEV_STORE = ".zenjobs/dev.sqlite3"
 DEFAULT_DEV_URL = "http://127.0.0.1:8080"
 
-#: Environment variables production reads, in order of precedence, per setting.
-PRODUCTION_ENV: dict[str, tuple[str, ...]] = {
-    "project": ("ZENJOBS_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-    "location": ("ZENJOBS_LOCATION",),
-    "service_url": ("ZENJOBS_SERVICE_URL",),
-    "invoker_service_account": ("ZENJOBS_INVOKER_SA",),
-}
 #: ``HOST:PORT`` of a Cloud Tasks emulator (plain gRPC) for the production queue.
 #: Firestore's client reads ``FIRESTORE_EMULATOR_HOST`` itself, from ``os.environ``.
 TASKS_EMULATOR_ENV = "CLOUD_TASKS_EMULATOR_HOST"
@@ -308,14 +300,14 @@ class ZenJobsExecutor:
         declared after it (``docs/integration.md``).
         """
         if self._app is None:
-            from .webhook import create_app
+            from .webhook import create_app, shadowing, with_extension
 
             webhook = create_app(self._engine, verifier=self._verifier, prefix=MOUNT_PATH)
-            whole = webhook if self.dashboard is None else _with_extension(
+            whole = webhook if self.dashboard is None else with_extension(
                 webhook, self.dashboard.prefix, self.dashboard.asgi(self))
 
             async def app(scope: Any, receive: Any, send: Any) -> None:
-                if not self._warned_shadowing and _shadowing(scope):
+                if not self._warned_shadowing and shadowing(scope):
                     self._warn_shadowing(scope)
                 await whole(scope, receive, send)
 
@@ -345,17 +337,17 @@ class ZenJobsExecutor:
         from starlette.routing import Mount
 
         if self._mounted is None:
-            from .webhook import create_app
+            from .webhook import create_app, under, with_extension
 
             # Under the Mount, paths are matched relative to /_zenjobs (root_path).
             self._mounted = create_app(self._engine, verifier=self._verifier, prefix="")
             extension = self.dashboard
-            if extension is not None and _under(extension.prefix, MOUNT_PATH):
-                self._mounted = _with_extension(
+            if extension is not None and under(extension.prefix, MOUNT_PATH):
+                self._mounted = with_extension(
                     self._mounted, extension.prefix.rstrip("/")[len(MOUNT_PATH):],
                     extension.asgi(self))
         routes: list[BaseRoute] = []
-        if self.dashboard is not None and not _under(self.dashboard.prefix, MOUNT_PATH):
+        if self.dashboard is not None and not under(self.dashboard.prefix, MOUNT_PATH):
             routes.append(Mount(self.dashboard.prefix.rstrip("/"),
                                 app=self.dashboard.asgi(self)))
         routes.append(Mount(MOUNT_PATH, app=self._mounted))
@@ -465,42 +457,6 @@ class ZenJobsExecutor:
         return await self._engine.replay(execution_id, job_id=job_id)
 
 
-def resolve_production_settings(given: Mapping[str, str | None], environ: Mapping[str, str],
-                                *, needs_location: bool = True) -> dict[str, str]:
-    """Each production setting from its argument, else its environment variables.
-
-    Raises :class:`ConfigurationError` naming every missing setting at once.
-    """
-    resolved: dict[str, str] = {}
-    missing: list[str] = []
-    for name, variables in PRODUCTION_ENV.items():
-        value = given.get(name) or next((environ[v] for v in variables if environ.get(v)), None)
-        if value:
-            resolved[name] = value
-        elif name != "location" or needs_location:
-            missing.append(f"{name} (argument {name}=, or env {' / '.join(variables)})")
-    if missing:
-        where = ""
-        if environ.get("K_SERVICE"):
-            where = f" on Cloud Run service {environ['K_SERVICE']!r}"
-        raise ConfigurationError(
-            f"ZenJobsExecutor.production{where} is missing: " + "; ".join(missing))
-    url = resolved["service_url"].rstrip("/")
-    if not url.startswith("https://") and not _is_loopback_http(url):
-        raise ConfigurationError(
-            f"service_url must be an https:// URL (Cloud Run serves https; plain http is "
-            f"accepted only for a loopback host, e.g. local emulators), got {url!r}")
-    resolved["service_url"] = url
-    return resolved
-
-
-def _is_loopback_http(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-
-
 def _dev_store(store: str | JobStore) -> JobStore:
     if not isinstance(store, str):
         return store
@@ -511,41 +467,6 @@ def _dev_store(store: str | JobStore) -> JobStore:
     from ..stores.sqlite.store import SqliteJobStore
 
     return SqliteJobStore(store)
-
-
-def _under(prefix: str, root: str) -> bool:
-    """Whether ``prefix`` is ``root`` or a path below it."""
-    prefix = prefix.rstrip("/")
-    return prefix == root or prefix.startswith(root + "/")
-
-
-def _shadowing(scope: Mapping[str, Any]) -> bool:
-    """Whether a parent router with other routes handed ``executor.app`` a path outside
-    ``/_zenjobs`` (so it is mounted at "/" and may hide the service's own routes)."""
-    if scope.get("type") != "http" or len(getattr(scope.get("router"), "routes", ())) < 2:
-        return False
-    path: str = scope.get("path", "")
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root):]
-    return not _under(path or "/", MOUNT_PATH)
-
-
-def _with_extension(webhook: ASGIApp, prefix: str, extension: ASGIApp) -> ASGIApp:
-    """Route ``prefix`` and everything under it to ``extension``, the rest to ``webhook``."""
-    prefix = prefix.rstrip("/")
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        # As Starlette's Mount does: the path stays whole, root_path gains the prefix.
-        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
-        root = scope.get("root_path", "")
-        full = root + prefix
-        if path == full or path.startswith(full + "/"):
-            await extension(dict(scope, root_path=full), receive, send)
-        else:
-            await webhook(scope, receive, send)
-
-    return app
 
 
 class _NoQueue:

@@ -12,6 +12,9 @@ the executor, so they can be read and tested on their own:
   in every service): its webhook has no authentication, so a deployment that
   forgot ``ZENJOBS_MODE=production`` fails at start instead of serving it.
 
+Production's settings (:data:`PRODUCTION_ENV`, :func:`resolve_production_settings`)
+are resolved here too: every missing one is named at once.
+
 See ``docs/integration.md``.
 """
 
@@ -47,3 +50,48 @@ def resolve_mode(environ: Mapping[str, str]) -> str:
             f"{environ[CLOUD_RUN_ENV]!r} says this is Cloud Run: refusing to serve the "
             f"unauthenticated development webhook (set {MODE_ENV}={PRODUCTION})")
     return mode
+
+
+#: Environment variables production reads, in order of precedence, per setting.
+PRODUCTION_ENV: dict[str, tuple[str, ...]] = {
+    "project": ("ZENJOBS_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+    "location": ("ZENJOBS_LOCATION",),
+    "service_url": ("ZENJOBS_SERVICE_URL",),
+    "invoker_service_account": ("ZENJOBS_INVOKER_SA",),
+}
+
+
+def resolve_production_settings(given: Mapping[str, str | None], environ: Mapping[str, str],
+                                *, needs_location: bool = True) -> dict[str, str]:
+    """Each production setting from its argument, else its environment variables.
+
+    Raises :class:`ConfigurationError` naming every missing setting at once.
+    """
+    resolved: dict[str, str] = {}
+    missing: list[str] = []
+    for name, variables in PRODUCTION_ENV.items():
+        value = given.get(name) or next((environ[v] for v in variables if environ.get(v)), None)
+        if value:
+            resolved[name] = value
+        elif name != "location" or needs_location:
+            missing.append(f"{name} (argument {name}=, or env {' / '.join(variables)})")
+    if missing:
+        where = ""
+        if environ.get("K_SERVICE"):
+            where = f" on Cloud Run service {environ['K_SERVICE']!r}"
+        raise ConfigurationError(
+            f"ZenJobsExecutor.production{where} is missing: " + "; ".join(missing))
+    url = resolved["service_url"].rstrip("/")
+    if not url.startswith("https://") and not is_loopback_http(url):
+        raise ConfigurationError(
+            f"service_url must be an https:// URL (Cloud Run serves https; plain http is "
+            f"accepted only for a loopback host, e.g. local emulators), got {url!r}")
+    resolved["service_url"] = url
+    return resolved
+
+
+def is_loopback_http(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")

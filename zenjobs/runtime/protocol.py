@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+#: Where every route of the executor lives in a service: the webhook (``/run/{job}``,
+#: ``/master``, ``/health``) and the dashboard (``/ui``). Nothing outside it is ours.
+MOUNT_PATH = "/_zenjobs"
+
 
 @dataclass(frozen=True)
 class DeliveryOutcome:

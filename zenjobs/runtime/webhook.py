@@ -43,7 +43,7 @@ from ..queues.limits import QUEUE_ID_PATTERN, TASK_ID_PATTERN
 from ..schedule import INSTANT_RANGE, in_instant_range
 from ..vocabulary import JOB_ID_PATTERN
 from .envelope import MAX_REQUEST_BYTES
-from .protocol import Rejection, WebhookHandler
+from .protocol import MOUNT_PATH, Rejection, WebhookHandler
 
 log = logging.getLogger(__name__)
 
@@ -345,3 +345,43 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
+
+
+# -- mounting the executor in a service (ZenJobsExecutor.app / .routes) --------------------
+
+ASGIApp = Callable[..., Any]
+
+
+def under(prefix: str, root: str) -> bool:
+    """Whether ``prefix`` is ``root`` or a path below it."""
+    prefix = prefix.rstrip("/")
+    return prefix == root or prefix.startswith(root + "/")
+
+
+def shadowing(scope: Mapping[str, Any]) -> bool:
+    """Whether a parent router with other routes handed ``executor.app`` a path outside
+    ``/_zenjobs`` (so it is mounted at "/" and may hide the service's own routes)."""
+    if scope.get("type") != "http" or len(getattr(scope.get("router"), "routes", ())) < 2:
+        return False
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return not under(path or "/", MOUNT_PATH)
+
+
+def with_extension(webhook: ASGIApp, prefix: str, extension: ASGIApp) -> ASGIApp:
+    """Route ``prefix`` and everything under it to ``extension``, the rest to ``webhook``."""
+    prefix = prefix.rstrip("/")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # As Starlette's Mount does: the path stays whole, root_path gains the prefix.
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        root = scope.get("root_path", "")
+        full = root + prefix
+        if path == full or path.startswith(full + "/"):
+            await extension(dict(scope, root_path=full), receive, send)
+        else:
+            await webhook(scope, receive, send)
+
+    return app
