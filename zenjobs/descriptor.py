@@ -63,6 +63,8 @@ class JobDescriptor:
     """How a cron job's wall times map across DST transitions; None: ``DstPolicy()``."""
     jitter: timedelta | None = None
     """Every slot later by a fixed offset in ``[0, jitter)`` derived from the id."""
+    pause_after_dead: int | None = None
+    """Disable the job after this many consecutive ``dead`` runs; None: never."""
 
     def __post_init__(self) -> None:
         # Normalise friendly inputs (lists, strings) before checking anything.
@@ -130,6 +132,7 @@ class JobDescriptor:
             "jitter_seconds": (
                 int(self.jitter.total_seconds()) if self.jitter is not None else None
             ),
+            "pause_after_dead": self.pause_after_dead,
         }
 
 

@@ -90,6 +90,10 @@ def check_descriptor(d: JobDescriptor) -> None:
 
     if not _is_int(d.max_retries) or d.max_retries < 0:
         raise fail("max_retries", f"must be a whole number >= 0, got {d.max_retries!r}")
+    if d.pause_after_dead is not None and (not _is_int(d.pause_after_dead)
+                                           or d.pause_after_dead < 1):
+        raise fail("pause_after_dead",
+                   f"must be None or a whole number >= 1, got {d.pause_after_dead!r}")
     if not isinstance(d.timeout, timedelta) or d.timeout <= timedelta(0):
         raise fail("timeout", f"must be a positive timedelta, got {d.timeout!r}")
     if not isinstance(d.backoff, BackoffPolicy):

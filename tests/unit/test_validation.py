@@ -342,6 +342,25 @@ def test_zero_retries_is_allowed() -> None:
     assert make(max_retries=0).max_retries == 0
 
 
+@pytest.mark.parametrize("value", [0, -1, True, False, "3", 2.0])
+def test_bad_pause_after_dead_is_refused(value: object) -> None:
+    error = refused("pause_after_dead", pause_after_dead=value)
+    assert f"must be None or a whole number >= 1, got {value!r}" in str(error)
+
+
+@pytest.mark.parametrize("job_type", list(JobType))
+def test_pause_after_dead_is_off_by_default_and_takes_any_positive_int(job_type: JobType) -> None:
+    schedules: dict[JobType, dict[str, Any]] = {
+        JobType.SCHEDULED: {"cron": "0 * * * *"},
+        JobType.PERIODIC: {"cron": None, "interval": timedelta(hours=1)},
+        JobType.ENDPOINT: {"cron": None}}
+    schedule = schedules[job_type]
+    assert make(type=job_type, **schedule).pause_after_dead is None
+    desc = make(type=job_type, pause_after_dead=1, **schedule)
+    assert desc.pause_after_dead == 1 and desc.to_dict()["pause_after_dead"] == 1
+    assert make(type=job_type, pause_after_dead=50, **schedule).pause_after_dead == 50
+
+
 @pytest.mark.parametrize("value", [timedelta(0), timedelta(seconds=-1), 30])
 def test_bad_timeout_is_refused(value: object) -> None:
     refused("timeout", timeout=value)

@@ -51,6 +51,7 @@ from ..telemetry.protocol import TelemetryEvent, TelemetrySink, emit_safely
 from ..vocabulary import DEFAULT_LEASE_GRACE, Weight
 from .effective import check_eligibility, resolve_descriptor
 from .envelope import Envelope, encode_envelope, task_name
+from .pause import pause_if_dead_streak
 from .protocol import DeliveryOutcome
 from .retry import backoff_delay
 
@@ -251,6 +252,8 @@ async def _failed(deps: RuntimeDeps, desc: JobDescriptor, env: Envelope, run: Ru
         # ran a second time for this attempt (or never, if the queue gave up first).
         await deps.queue.enqueue(_retry_task(deps, desc, env, run.evolve(
             attempt=attempt + 1, next_attempt_at=result.next_attempt_at)))
+    elif status is RunStatus.DEAD:
+        await _dead(deps, run, end)
     return _ack(status.value, env, attempt)
 
 
@@ -272,7 +275,15 @@ async def _exhausted_by_takeover(deps: RuntimeDeps, env: Envelope, run: RunRecor
         return _lease_lost(deps, env, fields, now)
     deps.emit("job.failed", now, **fields, status=RunStatus.DEAD.value, final=True,
               taken_over=True)
+    await _dead(deps, run, now)
     return _ack(RunStatus.DEAD.value, env, run.attempt)
+
+
+async def _dead(deps: RuntimeDeps, run: RunRecord, now: datetime) -> None:
+    """A run just became dead: ``pause_after_dead`` may disable its job (never raises)."""
+    desc = deps.registry.get(run.job_id)
+    if desc.pause_after_dead is not None:
+        await pause_if_dead_streak(deps.store, deps.telemetry, desc, run.execution_id, now)
 
 
 def traceback_text(error: BaseException) -> str:
