@@ -23,7 +23,7 @@ from zenjobs.dev.server import (
 from zenjobs.errors import ConfigurationError
 from zenjobs.infra.plan import InfraSettings, build_plan
 from zenjobs.telemetry.console import OutsideRuns
-from zenjobs.telemetry.digest import ConsoleOptions
+from zenjobs.telemetry.lines import ConsoleOptions
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com", ""])

@@ -40,7 +40,7 @@ import pytest
 
 from zenjobs.stores.records import RunStatus
 from zenjobs.stores.sqlite.store import SqliteJobStore
-from zenjobs.telemetry.digest import TIMES
+from zenjobs.telemetry.lines import TIMES
 
 REPO = Path(__file__).resolve().parents[2]
 ZENJOBS = Path(sys.executable).with_name("zenjobs")

@@ -30,7 +30,7 @@ from zenjobs.telemetry.console import (
     current_run,
     run_context,
 )
-from zenjobs.telemetry.digest import TIMES, ConsoleOptions, span, status_matches
+from zenjobs.telemetry.lines import TIMES, ConsoleOptions, span, status_matches
 from zenjobs.telemetry.protocol import FanOutTelemetrySink, TelemetryEvent
 from zenjobs.testing import MemoryTelemetry, VirtualClock, run_for
 

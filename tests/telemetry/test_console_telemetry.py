@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from zenjobs.telemetry.console import ConsoleTelemetrySink, format_event
-from zenjobs.telemetry.digest import ConsoleOptions
+from zenjobs.telemetry.lines import ConsoleOptions
 from zenjobs.telemetry.protocol import TelemetryEvent
 
 AT = datetime(2026, 11, 29, 12, 1, 0, tzinfo=timezone.utc)

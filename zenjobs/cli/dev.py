@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, RegistryLoadError, ZenjobsError
 from ..loader import project_settings
 from ..registry import ZenJobs
 from ..stores.records import RunStatus
-from ..telemetry.digest import STATUS_ALIASES, ConsoleOptions
+from ..telemetry.lines import STATUS_ALIASES, ConsoleOptions
 from .common import EXIT_LOAD_ERROR, main, open_registry, registry_option
 from .output import examples
 

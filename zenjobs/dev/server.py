@@ -63,7 +63,7 @@ from ..runtime.devsession import DevSession, activated
 from ..runtime.executor import ZenJobsExecutor
 from ..schedule import TICK, format_instant, next_tick
 from ..telemetry.console import ConsoleTelemetrySink, OutsideRuns, capturing_run_logs
-from ..telemetry.digest import ConsoleOptions
+from ..telemetry.lines import ConsoleOptions
 from .recovery import RECOVERY_SCAN_LIMIT as RECOVERY_SCAN_LIMIT
 from .recovery import recover_unfinished as recover_unfinished
 from .recovery import simulated_start as simulated_start

@@ -43,11 +43,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import date, datetime, timezone
+from datetime import date, timezone
 from typing import Any, TextIO
 
-from .digest import TIMES, ConsoleOptions, Digest, Line, RunKey, Tone
+from .digest import Digest
 from .format import jsonable
+from .lines import TICK_FIELDS, TIMES, ConsoleOptions, Line, RunKey, Tone, clock
 from .protocol import TelemetryEvent
 
 #: Fields a line shows in its fixed part (or leaves out), so they are not repeated after it.
@@ -55,18 +56,9 @@ _SHOWN = frozenset({"job_id", "execution_id", "attempt", "trigger", "duration_ms
                     "final", "error", "next_attempt", "next_attempt_at", "delay_ms",
                     "scheduled_for", "taken_over", "reason",
                     "traceback"})  # the dashboard and Cloud Logging show it; a console line won't
-_TICK_FIELDS = ("due", "claimed", "ran", "enqueued", "skipped", "failed", "recovered")
 NAME_WIDTH = 20
 JOB_WIDTH = 21
 MAX_VALUE_CHARS = 300
-
-
-def _clock_time(instant: Any) -> str:
-    if isinstance(instant, datetime):
-        if instant.tzinfo is not None:
-            instant = instant.astimezone(timezone.utc)
-        return f"{instant:%H:%M:%S}"
-    return str(instant)
 
 
 def _value(value: Any) -> str:
@@ -94,7 +86,7 @@ def _job_parts(fields: Mapping[str, Any], name: str) -> list[str]:
         if delay is not None:
             parts.append(f"in {delay}")
         if fields.get("next_attempt_at") is not None:
-            parts.append(f"(at {_clock_time(fields['next_attempt_at'])})")
+            parts.append(f"(at {clock(fields['next_attempt_at'])})")
         return parts
     if fields.get("attempt") is not None:
         parts.append(f"attempt={_value(fields['attempt'])}")
@@ -119,10 +111,10 @@ def _job_parts(fields: Mapping[str, Any], name: str) -> list[str]:
 def format_event(event: TelemetryEvent) -> str:
     """The one line ``zenjobs dev`` prints for ``event`` (no trailing newline)."""
     fields = event.fields
-    head = f"{_clock_time(event.timestamp)} {event.name:<{NAME_WIDTH}}"
+    head = f"{clock(event.timestamp)} {event.name:<{NAME_WIDTH}}"
     parts: list[str]
     if event.name == "master.tick":
-        parts = [f"{key}={_value(fields[key])}" for key in _TICK_FIELDS if key in fields]
+        parts = [f"{key}={_value(fields[key])}" for key in TICK_FIELDS if key in fields]
         return " ".join([head, *parts])
     parts = _job_parts(fields, event.name)
     parts += [f"{key}={_value(value)}" for key, value in fields.items()
@@ -318,7 +310,7 @@ class ConsoleTelemetrySink:
             return " " * 9 + paint(f"{self._glyph} {prefix}{line.detail}", line.tone)
         label = f"{line.label:<{LABEL_WIDTH}}"
         tick = line.kind == "tick"  # dim as a whole
-        stamp = _clock_time(line.at) if line.at is not None else " " * 8
+        stamp = clock(line.at) if line.at is not None else " " * 8
         text = (f"{stamp} {line.job or '':<{JOB_WIDTH}} "
                 f"{label if tick else paint(label, line.tone)}")
         if line.detail:

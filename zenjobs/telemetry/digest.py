@@ -31,118 +31,35 @@ renders the :class:`Line` objects it returns (``zenjobs.telemetry.console``).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
+from .lines import (
+    MAX_BUFFERED_LOG_LINES,
+    MAX_RUNS,
+    OUTCOMES,
+    QUIET_STATUSES,
+    TICK_FIELDS,
+    TIMES,
+    ConsoleOptions,
+    Line,
+    RunKey,
+    Tone,
+    clock,
+    int_or_zero,
+    joined,
+    ms_text,
+    one_line,
+    signature,
+    span,
+    status_matches,
+    text_or_none,
+    tick_counts,
+)
 from .protocol import TelemetryEvent
-
-Kind = Literal["run", "tick", "event", "log"]
-Tone = Literal["plain", "good", "warn", "bad", "skip", "dim"]
-
-TIMES = "\N{MULTIPLICATION SIGN}"  # "dead x12"
-#: ``--status`` words beyond the run statuses: any failed attempt, any skip.
-FAILED_STATUSES = frozenset({"retry_scheduled", "failure", "dead"})
-STATUS_ALIASES = ("failed", "skipped")
-#: What ``--quiet`` keeps of the run lines.
-QUIET_STATUSES = frozenset({"failure", "dead"})
-TICK_FIELDS = ("due", "claimed", "ran", "enqueued", "skipped", "failed", "recovered")
-#: Outcome events: they end a run's attempt (and its log capture).
-OUTCOMES = frozenset({"job.succeeded", "job.failed", "job.skipped", "job.lease_lost"})
-#: Log lines kept per attempt while waiting for its outcome; the rest are counted.
-MAX_BUFFERED_LOG_LINES = 50
-#: Runs remembered (started, not finished yet; and finished recently).
-MAX_RUNS = 1000
-
-
-@dataclass(frozen=True)
-class ConsoleOptions:
-    """How the ``zenjobs dev`` console reads; see ``docs/dev.md``."""
-
-    verbose: bool = False  # every event line, log lines as they come
-    quiet: bool = False  # only final failures and runtime problems
-    jobs: frozenset[str] = frozenset()  # only these jobs (empty: all)
-    statuses: frozenset[str] = frozenset()  # only run lines with these statuses (empty: all)
-    speed: float = 1.0  # simulated seconds per real second (``--speed``)
-    color: bool | None = None  # None: on a TTY, unless NO_COLOR is set
-    collapse_window: float = 30.0  # real seconds before the first line about a repeat
-    max_collapse_window: float = 600.0  # the window doubles after each such line, up to this
-    ticks_per_summary: int = 60  # one tick summary per this many ticks (an hour)
-    live_after: float = 5.0  # real seconds before a running run's log lines print at once
-
-
-@dataclass(frozen=True)
-class RunKey:
-    """The attempt a log record belongs to."""
-
-    job_id: str
-    execution_id: str
-    attempt: int | None = None
-
-
-@dataclass(frozen=True)
-class Line:
-    """One thing to print. ``event`` lines print :func:`format_event` of ``event``."""
-
-    kind: Kind
-    at: datetime | None = None  # simulated UTC time shown first (None: a log line)
-    job: str | None = None
-    label: str = ""  # the status column
-    detail: str = ""
-    execution_id: str | None = None
-    tone: Tone = "plain"
-    event: TelemetryEvent | None = None
-    level: int = 0  # log lines: the record's level number
-
-
-def status_matches(status: str, selected: Iterable[str]) -> bool:
-    """Whether run ``status`` is one ``--status`` asked for (with the aliases)."""
-    chosen = set(selected)
-    return (status in chosen
-            or ("failed" in chosen and status in FAILED_STATUSES)
-            or ("skipped" in chosen and status.startswith("skipped_")))
-
-
-def signature(error: Any) -> str:
-    """What makes two errors "the same": the text with every number masked."""
-    return re.sub(r"\d+", "#", " ".join(str(error or "").split()))
-
-
-def _ms_text(ms: float) -> str:
-    if ms >= 3_600_000:
-        return f"{ms / 3_600_000:.1f}h"
-    if ms >= 120_000:
-        return f"{ms / 60_000:.0f}min"
-    if ms >= 1000:
-        return f"{ms / 1000:.1f}s"
-    if ms >= 10 or ms == int(ms):
-        return f"{ms:.0f}ms"
-    return f"{ms:.1f}ms"
-
-
-def span(simulated_ms: Any, speed: float) -> str | None:
-    """A duration in real time; the simulated one apart when time runs faster."""
-    if not isinstance(simulated_ms, (int, float)) or isinstance(simulated_ms, bool):
-        return None
-    if speed == 1:
-        return _ms_text(simulated_ms)
-    return f"{_ms_text(simulated_ms / speed)} (sim {_ms_text(simulated_ms)})"
-
-
-def clock(instant: Any) -> str:
-    if isinstance(instant, datetime):
-        if instant.tzinfo is not None:
-            instant = instant.astimezone(timezone.utc)
-        return f"{instant:%H:%M:%S}"
-    return str(instant)
-
-
-def one_line(value: Any, limit: int = 300) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass
@@ -261,8 +178,8 @@ class Digest:
             return []
         state.live = True  # a long run: show what it logged so far, and the rest as it comes
         header = Line("run", at=state.started_at, job=state.job_id, label="running",
-                      detail=_joined([f"attempt={state.attempt}" if state.attempt else None,
-                                      f"for {_ms_text((now - state.started_real) * 1000)} "
+                      detail=joined([f"attempt={state.attempt}" if state.attempt else None,
+                                      f"for {ms_text((now - state.started_real) * 1000)} "
                                       "(real), log lines so far:"]),
                       execution_id=state.execution_id, tone="dim")
         return [header, *self._take_logs(state)]
@@ -339,14 +256,14 @@ class Digest:
         out = self._end_streak(job)
         attempt = fields.get("attempt")
         trigger = fields.get("trigger")
-        detail = _joined([
+        detail = joined([
             span(fields.get("duration_ms"), self.options.speed),
             f"attempt={attempt}" if isinstance(attempt, int) and attempt > 1 else None,
             f"trigger={trigger}" if trigger not in (None, "schedule") else None,
             "taken_over=true" if _taken_over(fields, state) else None,
         ])
         line = Line("run", at=event.timestamp, job=job, label="success", detail=detail,
-                    execution_id=_text(fields.get("execution_id")), tone="good")
+                    execution_id=text_or_none(fields.get("execution_id")), tone="good")
         return out + self._with_logs(line, state)
 
     def _retrying(self, event: TelemetryEvent, now: float) -> list[Line]:
@@ -358,7 +275,7 @@ class Digest:
         sig = signature(error)
         delay = span(fields.get("delay_ms"), self.options.speed)
         when = fields.get("next_attempt_at")
-        retry = _joined([f"in {delay}" if delay else None,
+        retry = joined([f"in {delay}" if delay else None,
                          f"at {clock(when)}" if when is not None else None])
         streak = self._streaks.get(job)
         if streak is not None and streak.signature == sig:
@@ -374,7 +291,7 @@ class Digest:
             return []
         if state is not None:
             state.shown_errors.add(sig)
-        detail = _joined([
+        detail = joined([
             f"attempt={fields.get('attempt')}",
             span(fields.get("duration_ms"), self.options.speed),
             f"next retry {retry}" if retry else "retry scheduled",
@@ -404,7 +321,7 @@ class Digest:
         self._streaks[job] = _Streak(sig, shown_real=now, window=self.options.collapse_window,
                                      since=event.timestamp)
         hidden = state.hidden_retries if state is not None else 0
-        detail = _joined([
+        detail = joined([
             f"attempt={fields.get('attempt')}",
             span(fields.get("duration_ms"), self.options.speed),
             "taken_over=true" if _taken_over(fields, state) else None,
@@ -420,7 +337,7 @@ class Digest:
     def _note(streak: _Streak, event: TelemetryEvent, error: str) -> None:
         streak.last_at = event.timestamp
         streak.last_error = error
-        streak.last_execution = _text(event.fields.get("execution_id"))
+        streak.last_execution = text_or_none(event.fields.get("execution_id"))
 
     def _streak_due(self, job: str, streak: _Streak, now: float) -> list[Line]:
         if now - streak.shown_real < streak.window:
@@ -458,13 +375,13 @@ class Digest:
     # -- ticks ----------------------------------------------------------------------------
 
     def _tick(self, event: TelemetryEvent) -> list[Line]:
-        counts = {key: _int(event.fields.get(key)) for key in TICK_FIELDS}
+        counts = {key: int_or_zero(event.fields.get(key)) for key in TICK_FIELDS}
         busy = any(counts.values())
         if busy and not self._first_busy_tick_shown:
             self._first_busy_tick_shown = True
             every = self.options.ticks_per_summary
             line = Line("tick", at=event.timestamp, job="master.tick", label="first",
-                        detail=f"{_counts(counts)} (ticks are summed up every {every}; "
+                        detail=f"{tick_counts(counts)} (ticks are summed up every {every}; "
                                "--verbose shows each)", tone="dim")
             return [line] if self._line_shown(line, ()) else []
         ticks = self._ticks
@@ -486,7 +403,7 @@ class Digest:
             return []
         counts = {key: ticks.totals.get(key, 0) for key in TICK_FIELDS}
         line = Line("tick", at=ticks.last, job="master.tick", label=f"{TIMES}{ticks.count}",
-                    detail=f"since {clock(ticks.since)}: {_counts(counts)}, {ticks.idle} idle",
+                    detail=f"since {clock(ticks.since)}: {tick_counts(counts)}, {ticks.idle} idle",
                     tone="dim")
         return [line] if self._line_shown(line, ()) else []
 
@@ -499,7 +416,7 @@ class Digest:
         self._end(str(fields.get("execution_id")), final=True)
         line = Line("run", at=event.timestamp, job=job, label=status,
                     detail=one_line(fields.get("reason") or ""),
-                    execution_id=_text(fields.get("execution_id")), tone="skip")
+                    execution_id=text_or_none(fields.get("execution_id")), tone="skip")
         return self._repeatable(line, now, ("skip", job, status, signature(line.detail)))
 
     def _repeatable(self, line: Line, now: float, key: tuple[str, ...]) -> list[Line]:
@@ -525,7 +442,7 @@ class Digest:
 
     def _event_line(self, event: TelemetryEvent) -> Line:
         return Line("event", at=event.timestamp, event=event,
-                    job=_text(event.fields.get("job_id")), tone=_event_tone(event))
+                    job=text_or_none(event.fields.get("job_id")), tone=_event_tone(event))
 
     def _shown(self, line: Line) -> list[Line]:
         if line.kind == "run":
@@ -545,7 +462,7 @@ class Digest:
             return not (options.jobs or options.statuses or options.quiet)
         job = line.job
         if line.event is not None:
-            job = _text(line.event.fields.get("job_id"))
+            job = text_or_none(line.event.fields.get("job_id"))
         if not self._job_shown(job):
             return False
         found = [s for s in statuses if s]
@@ -561,7 +478,7 @@ class Digest:
         options = self.options
         if event.name == "master.tick":
             return not (options.jobs or options.statuses)
-        if not self._job_shown(_text(event.fields.get("job_id"))):
+        if not self._job_shown(text_or_none(event.fields.get("job_id"))):
             return False
         if options.statuses and event.name.startswith("job."):
             status = _event_status(event)
@@ -606,19 +523,3 @@ def _under(line: Line) -> Line:
     """A log line printed under its run's line (no job prefix needed)."""
     return Line("log", detail=line.detail, level=line.level, tone=line.tone,
                 execution_id=line.execution_id)
-
-
-def _counts(counts: Mapping[str, int]) -> str:
-    return " ".join(f"{key}={counts[key]}" for key in TICK_FIELDS)
-
-
-def _joined(parts: Iterable[str | None]) -> str:
-    return " ".join(part for part in parts if part)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
