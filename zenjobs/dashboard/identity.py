@@ -25,7 +25,6 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..gcp.oidc import (
-    GOOGLE_CERTS_URL,
     MAX_TOKEN_CHARS,
     CertsFetcher,
     CertsResponse,
@@ -33,7 +32,6 @@ from ..gcp.oidc import (
     OidcVerifier,
     VerifiedIdentity,
     _reason,
-    fetch_certs,
 )
 
 log = logging.getLogger(__name__)
@@ -49,47 +47,17 @@ _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 IAP_AUDIENCE_PATTERN = re.compile(r"/projects/\d+/(?:global/backendServices/\d+|apps/[^/\s]+)")
 
 
-class _AnyEmail(frozenset[str]):
-    """An allow-list that contains every email: the role check happens in :mod:`.auth`."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-
 class AnyEmailOidcVerifier(OidcVerifier):
     """:class:`OidcVerifier` for one audience that accepts any verified Google email.
 
     Signature, issuer, audience, expiry and ``email_verified`` are checked exactly
     as for the webhook; which emails may see the dashboard is decided by
-    :class:`GoogleIdentityAuth`'s principals. (OidcVerifier has no "any email"
-    mode, so its public ``allowed_emails`` is replaced by a set that contains
-    everything; should that stop working, it refuses every email: fails closed.)
+    :class:`GoogleIdentityAuth`'s principals. ``options`` are OidcVerifier's
+    (``fetch``, ``monotonic``, ``wall``, ...).
     """
 
-    def __init__(
-        self,
-        audience: str,
-        *,
-        certs_url: str = GOOGLE_CERTS_URL,
-        fetch: CertsFetcher = fetch_certs,
-        clock_skew: int = 10,
-        default_ttl: float = 3600.0,
-        min_refresh_interval: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            audience,
-            ["any verified email"],
-            certs_url=certs_url,
-            fetch=fetch,
-            clock_skew=clock_skew,
-            default_ttl=default_ttl,
-            min_refresh_interval=min_refresh_interval,
-            monotonic=monotonic,
-            wall=wall,
-        )
-        self.allowed_emails = _AnyEmail()
+    def __init__(self, audience: str, **options: Any) -> None:
+        super().__init__(audience, None, **options)
 
 
 def _b64_int(value: str) -> int:

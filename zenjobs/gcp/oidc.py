@@ -152,6 +152,9 @@ class KeyCache:
 class OidcVerifier:
     """Checks ``Authorization: Bearer`` tokens against one audience and allowed emails.
 
+    ``allowed_emails=None`` accepts any verified email, for a caller that decides
+    roles itself (the dashboard); the webhook always passes its invoker account.
+
     ``fetch`` (blocking, run in a thread), ``monotonic`` and ``wall`` (the
     clock accepted tokens expire on, seconds since the epoch) are injectable so
     tests serve certificates locally and control cache expiry.
@@ -160,7 +163,7 @@ class OidcVerifier:
     def __init__(
         self,
         audience: str,
-        allowed_emails: Collection[str],
+        allowed_emails: Collection[str] | None,
         *,
         certs_url: str = GOOGLE_CERTS_URL,
         issuers: Collection[str] = GOOGLE_ISSUERS,
@@ -174,10 +177,14 @@ class OidcVerifier:
     ) -> None:
         if not audience:
             raise ValueError("OidcVerifier needs a non-empty audience (the service URL)")
-        if not allowed_emails or isinstance(allowed_emails, str):
-            raise ValueError("OidcVerifier needs a collection of allowed emails")
+        if allowed_emails is not None and (not allowed_emails
+                                           or isinstance(allowed_emails, str)):
+            raise ValueError("OidcVerifier needs a collection of allowed emails (or None: any "
+                             "verified email, for a caller that checks roles itself)")
         self.audience = audience
-        self.allowed_emails = frozenset(e.lower() for e in allowed_emails)
+        #: None: any verified email passes; the caller decides what it may do.
+        self.allowed_emails = (None if allowed_emails is None
+                               else frozenset(e.lower() for e in allowed_emails))
         self.certs_url = certs_url
         self.issuers = frozenset(issuers)
         self._clock_skew = clock_skew
@@ -268,7 +275,7 @@ class OidcVerifier:
             raise PermissionDeniedError("token has no email claim")
         if claims.get("email_verified") is not True:
             raise PermissionDeniedError("token email is not verified")
-        if email.lower() not in self.allowed_emails:
+        if self.allowed_emails is not None and email.lower() not in self.allowed_emails:
             raise PermissionDeniedError("token identity is not allowed to call this service")
         return VerifiedIdentity(email=email, subject=str(claims.get("sub", "")), claims=claims)
 
